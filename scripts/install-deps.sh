@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Carillon needs to build, run and test.
+# Idempotent: only missing packages are installed.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build ccache pkg-config git
+  # libraries
+  libboost1.74-dev libsoci-dev libsqlite3-dev libpq-dev nlohmann-json3-dev
+  libspdlog-dev libfmt-dev libexpected-dev libssl-dev libcpp-jwt-dev libsodium-dev
+  libmosquitto-dev libcli11-dev libcurl4-openssl-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # services the platform runs and the tests start
+  mosquitto mosquitto-clients postgresql sqlite3 openssl curl procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  echo "installing: ${missing[*]}"
+  $sudo_cmd apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# The Debian mosquitto package starts a system broker on 1883; Carillon never uses it and
+# plain MQTT must not be offered, so stop it when systemd is around.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet mosquitto 2>/dev/null; then
+  systemctl stop mosquitto || true
+  systemctl disable mosquitto >/dev/null 2>&1 || true
+fi
