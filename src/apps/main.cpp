@@ -1,2 +1,280 @@
-#include <cstdio>
-int main() { std::puts("carillon: wiring pending"); return 1; }
+// carillon: one binary, one subcommand per role (ARCHITECTURE.md). Parsing and wiring only.
+
+#include <signal.h>
+
+#include <atomic>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "apps/commands.hpp"
+#include "mqtt/client.hpp"
+
+namespace {
+
+using carillon::apps::AdminSession;
+using nlohmann::json;
+
+// key=value pairs -> JSON object of strings.
+json pairs(const std::vector<std::string>& items, char sep) {
+  json out = json::object();
+  for (const auto& item : items) {
+    auto at = item.find(sep);
+    if (at == std::string::npos) throw CLI::ValidationError("expected key" + std::string(1, sep) + "value: " + item);
+    out[item.substr(0, at)] = item.substr(at + 1);
+  }
+  return out;
+}
+
+json labels(const std::vector<std::string>& items) {
+  json out = json::array();
+  for (const auto& [name, color] : pairs(items, ':').items()) out.push_back({{"name", name}, {"color", color}});
+  return out;
+}
+
+json parse_json_option(const std::string& text, const char* option) {
+  auto j = json::parse(text, nullptr, false);
+  if (j.is_discarded()) throw CLI::ValidationError(std::string(option) + " is not valid JSON");
+  return j;
+}
+
+std::string query(std::vector<std::pair<std::string, std::string>> params) {
+  std::string q;
+  for (auto& [k, v] : params) {
+    if (v.empty()) continue;
+    q += (q.empty() ? "?" : "&") + k + "=" + v;
+  }
+  return q;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Signals are taken by a thread of ours (sigwait), so every other thread blocks them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  std::atomic<bool> stop{false};
+  std::thread([&signals, &stop] {
+    int signo = 0;
+    sigwait(&signals, &signo);
+    stop = true;
+  }).detach();
+
+  carillon::mqtt::Library mqtt_library;
+  CLI::App app{"Carillon: an open intercom cloud platform"};
+  app.require_subcommand(1);
+  int rc = 0;
+
+  // --- up
+  carillon::apps::UpOptions up;
+  auto* up_cmd = app.add_subcommand("up", "Start the whole platform on this machine (SQLite, Mosquitto, serve)");
+  up_cmd->add_option("--state-dir", up.state_dir, "State directory (created on first use)")->capture_default_str();
+  up_cmd->add_option("--port-offset", up.port_offset, "Shift every port by this much")->capture_default_str();
+  up_cmd->callback([&] { rc = carillon::apps::run_up(up, stop); });
+
+  // --- serve
+  std::string serve_config;
+  auto* serve_cmd = app.add_subcommand("serve", "Run the control plane with a serve.json");
+  serve_cmd->add_option("--config", serve_config, "serve.json (as written by `carillon up`)")->required();
+  serve_cmd->callback([&] { rc = carillon::apps::run_serve_command(serve_config, stop); });
+
+  // --- device
+  carillon::apps::DeviceCommandOptions dev;
+  std::string claim_code, claim_file;
+  auto* dev_cmd = app.add_subcommand("device", "Run emulated intercom devices (firmware emulator)");
+  dev_cmd->add_option("--platform", dev.platform_url, "Portal URL printed by `carillon up`")->required();
+  dev_cmd->add_option("--ca", dev.ca_file, "Platform CA certificate: the device's factory trust anchor")->required();
+  dev_cmd->add_option("--state-dir", dev.state_dir, "Where the device keeps key, certificate and config")->capture_default_str();
+  dev_cmd->add_option("--claim", claim_code, "Claim code (first start only)");
+  dev_cmd->add_option("--claim-file", claim_file, "File with one claim code per line, for --count");
+  dev_cmd->add_option("--serial", dev.serial, "Serial number (default: EMU-<random>, kept in the state dir)");
+  dev_cmd->add_option("--model", dev.model)->capture_default_str();
+  dev_cmd->add_option("--hardware-revision", dev.hardware_revision)->capture_default_str();
+  dev_cmd->add_option("--firmware-version", dev.firmware_version)->capture_default_str();
+  dev_cmd->add_option("--count", dev.count, "Number of emulated devices in this process")->capture_default_str();
+  dev_cmd->add_option("--keepalive", dev.keepalive_seconds, "MQTT keepalive in seconds")->capture_default_str();
+  dev_cmd->callback([&] {
+    if (!claim_code.empty()) dev.claim_codes.push_back(claim_code);
+    if (!claim_file.empty()) {
+      std::ifstream in(claim_file);
+      if (!in) throw CLI::ValidationError("cannot read --claim-file " + claim_file);
+      for (std::string line; std::getline(in, line);)
+        if (!line.empty()) dev.claim_codes.push_back(line);
+    }
+    rc = carillon::apps::run_device(dev, stop);
+  });
+
+  // --- admin
+  AdminSession session;
+  session.session_file = carillon::apps::default_session_file();
+  auto* admin = app.add_subcommand("admin", "Command-line client for the REST API");
+  admin->require_subcommand(1);
+  admin->add_option("--url", session.url, "Portal URL (kept by login)");
+  admin->add_option("--ca", session.ca_file, "CA certificate that signed the portal's certificate (kept by login)");
+  admin->add_option("--session", session.session_file, "Session file")->capture_default_str();
+  auto request = [&](std::string method, std::string path, json body = nullptr) {
+    rc = carillon::apps::run_admin_request(session, method, path, body.is_null() ? "" : body.dump());
+  };
+
+  std::string username, password;
+  auto* login = admin->add_subcommand("login", "Log in and keep the tokens in the session file");
+  login->add_option("--username", username)->required();
+  login->add_option("--password", password, "Password (default: $CARILLON_PASSWORD)");
+  login->callback([&] {
+    if (password.empty()) {
+      if (const char* env = std::getenv("CARILLON_PASSWORD")) password = env;
+    }
+    if (password.empty()) throw CLI::ValidationError("--password or $CARILLON_PASSWORD is required");
+    rc = carillon::apps::run_admin_login(session, username, password);
+  });
+
+  // companies / projects / sites share one shape.
+  struct NodeOptions {
+    std::string id, name, parent, time_zone, label;
+    std::vector<std::string> attributes, labels;
+  };
+  NodeOptions node;
+  auto add_node_commands = [&](const std::string& collection, const std::string& parent_option,
+                               const std::string& parent_field, bool zone) {
+    auto* group = admin->add_subcommand(collection, "Manage " + collection);
+    group->require_subcommand(1);
+    auto* create = group->add_subcommand("create");
+    create->add_option("--name", node.name)->required();
+    if (!parent_option.empty()) create->add_option(parent_option, node.parent)->required();
+    if (zone) create->add_option("--time-zone", node.time_zone, "IANA zone, e.g. Europe/Berlin")->required();
+    create->add_option("--attribute", node.attributes, "key=value (repeatable)");
+    create->add_option("--label", node.labels, "name:#rrggbb (repeatable)");
+    create->callback([&, collection, parent_field, zone] {
+      json body{{"name", node.name}};
+      if (!parent_field.empty()) body[parent_field] = node.parent;
+      if (zone) body["time_zone"] = node.time_zone;
+      if (!node.attributes.empty()) body["attributes"] = pairs(node.attributes, '=');
+      if (!node.labels.empty()) body["labels"] = labels(node.labels);
+      request("POST", "/api/v1/" + collection, body);
+    });
+    auto* list = group->add_subcommand("list");
+    list->add_option("--label", node.label, "Only those with this label");
+    if (!parent_option.empty()) list->add_option(parent_option, node.parent);
+    list->callback([&, collection, parent_field] {
+      request("GET", "/api/v1/" + collection + query({{"label", node.label}, {parent_field, node.parent}}));
+    });
+    auto* get = group->add_subcommand("get");
+    get->add_option("id", node.id)->required();
+    get->callback([&, collection] { request("GET", "/api/v1/" + collection + "/" + node.id); });
+    auto* update = group->add_subcommand("update");
+    update->add_option("id", node.id)->required();
+    update->add_option("--name", node.name);
+    if (zone) update->add_option("--time-zone", node.time_zone);
+    update->add_option("--attribute", node.attributes, "key=value (replaces all attributes)");
+    update->add_option("--label", node.labels, "name:#rrggbb (replaces all labels)");
+    update->callback([&, collection] {
+      json body = json::object();
+      if (!node.name.empty()) body["name"] = node.name;
+      if (!node.time_zone.empty()) body["time_zone"] = node.time_zone;
+      if (!node.attributes.empty()) body["attributes"] = pairs(node.attributes, '=');
+      if (!node.labels.empty()) body["labels"] = labels(node.labels);
+      request("PATCH", "/api/v1/" + collection + "/" + node.id, body);
+    });
+    auto* remove = group->add_subcommand("delete");
+    remove->add_option("id", node.id)->required();
+    remove->callback([&, collection] { request("DELETE", "/api/v1/" + collection + "/" + node.id); });
+    return group;
+  };
+  auto* companies = add_node_commands("companies", "", "", false);
+  add_node_commands("projects", "--company", "company_id", false);
+  add_node_commands("sites", "--project", "project_id", true);
+
+  std::string logo_file;
+  auto* logo = companies->add_subcommand("logo", "Upload a company logo (PNG, JPEG or SVG)");
+  logo->add_option("id", node.id)->required();
+  logo->add_option("--file", logo_file)->required()->check(CLI::ExistingFile);
+  logo->callback([&] {
+    std::ifstream in(logo_file, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    rc = carillon::apps::run_admin_request(session, "PUT", "/api/v1/companies/" + node.id + "/logo", bytes,
+                                           "application/octet-stream");
+  });
+
+  std::string site, role = "door-station", config_json;
+  long long expires_in = 0;
+  auto* codes = admin->add_subcommand("claim-codes", "Claim codes for new devices");
+  codes->require_subcommand(1);
+  auto* code_create = codes->add_subcommand("create");
+  code_create->add_option("--site", site)->required();
+  code_create->add_option("--role", role, "door-station | receiving-station | call-trigger | call-receiver")->capture_default_str();
+  code_create->add_option("--expires-in", expires_in, "Lifetime in seconds (default 7 days)");
+  code_create->add_option("--config", config_json, "Pre-installation config (JSON merge patch)");
+  code_create->callback([&] {
+    json body{{"site_id", site}, {"role", role}};
+    if (expires_in) body["expires_in"] = expires_in;
+    if (!config_json.empty()) body["config"] = parse_json_option(config_json, "--config");
+    request("POST", "/api/v1/claim-codes", body);
+  });
+  auto* code_list = codes->add_subcommand("list");
+  code_list->add_option("--site", site)->required();
+  code_list->callback([&] { request("GET", "/api/v1/claim-codes" + query({{"site_id", site}})); });
+
+  std::string device_id, online, q, name, set_json;
+  auto* devices = admin->add_subcommand("devices", "Claimed devices");
+  devices->require_subcommand(1);
+  auto* dlist = devices->add_subcommand("list");
+  dlist->add_option("--site", site);
+  dlist->add_option("--online", online, "true | false");
+  dlist->add_option("--search", q);
+  dlist->callback([&] { request("GET", "/api/v1/devices" + query({{"site_id", site}, {"online", online}, {"q", q}})); });
+  auto* dget = devices->add_subcommand("get");
+  dget->add_option("id", device_id)->required();
+  dget->callback([&] { request("GET", "/api/v1/devices/" + device_id); });
+  auto* dconfig = devices->add_subcommand("config", "Show the config, or change it with --set");
+  dconfig->add_option("id", device_id)->required();
+  dconfig->add_option("--set", set_json, "JSON merge patch, e.g. '{\"screen\":{\"brightness\":40}}'");
+  dconfig->callback([&] {
+    if (set_json.empty()) request("GET", "/api/v1/devices/" + device_id + "/config");
+    else request("PATCH", "/api/v1/devices/" + device_id + "/config", parse_json_option(set_json, "--set"));
+  });
+  auto* restart = devices->add_subcommand("restart");
+  restart->add_option("id", device_id)->required();
+  restart->callback([&] { request("POST", "/api/v1/devices/" + device_id + "/commands", {{"type", "restart"}}); });
+  auto* rename = devices->add_subcommand("rename");
+  rename->add_option("id", device_id)->required();
+  rename->add_option("name", name)->required();
+  rename->callback([&] {
+    request("POST", "/api/v1/devices/" + device_id + "/commands", {{"type", "rename"}, {"arguments", {{"name", name}}}});
+  });
+  auto* revoke = devices->add_subcommand("revoke", "Revoke the device certificate and cut its connection");
+  revoke->add_option("id", device_id)->required();
+  revoke->callback([&] { request("POST", "/api/v1/devices/" + device_id + "/revoke"); });
+
+  std::string company;
+  auto* users = admin->add_subcommand("users", "Users");
+  users->require_subcommand(1);
+  auto* ucreate = users->add_subcommand("create");
+  ucreate->add_option("--username", username)->required();
+  ucreate->add_option("--password", password)->required();
+  ucreate->add_option("--role", role, "platform-admin | company-admin | viewer")->required();
+  ucreate->add_option("--company", company);
+  ucreate->callback([&] {
+    json body{{"username", username}, {"password", password}, {"role", role}};
+    if (!company.empty()) body["company_id"] = company;
+    request("POST", "/api/v1/users", body);
+  });
+  users->add_subcommand("list")->callback([&] { request("GET", "/api/v1/users"); });
+
+  auto* audit = admin->add_subcommand("audit", "Audit trail");
+  audit->add_option("--target", device_id, "Only events about this object");
+  audit->callback([&] { request("GET", "/api/v1/audit-events" + query({{"target_id", device_id}})); });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return rc;
+}

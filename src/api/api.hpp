@@ -1,0 +1,41 @@
+#pragma once
+// The REST API under /api/v1, the health endpoints and the live event stream: JSON in,
+// domain calls, JSON out. The route list in routes.cpp is the one place that says what exists.
+
+#include <functional>
+#include <string>
+
+#include "common/audit.hpp"
+#include "common/events.hpp"
+#include "devices/service.hpp"
+#include "http/router.hpp"
+#include "identity/auth_service.hpp"
+#include "ops/metrics.hpp"
+#include "tenancy/service.hpp"
+
+namespace carillon::api {
+
+// What devices need to find the broker; served unauthenticated at /api/v1/device-bootstrap.
+struct DeviceBootstrap {
+  std::string mqtt_host;
+  unsigned short claim_port = 0;
+  unsigned short device_port = 0;
+};
+
+struct ApiContext {
+  identity::AuthService& auth;
+  identity::UserRepository& users;
+  tenancy::TenancyService& tenancy;
+  devices::DeviceService& devices;
+  AuditLog& audit;
+  EventBus& events;
+  ops::Metrics& metrics;
+  std::string openapi_yaml;
+  DeviceBootstrap bootstrap;
+  // Each returns "" when healthy, otherwise why not (for /readyz).
+  std::vector<std::pair<std::string, std::function<std::string()>>> readiness_checks;
+};
+
+void add_routes(http::Router& router, ApiContext& context);
+
+}  // namespace carillon::api

@@ -1,0 +1,171 @@
+// Claim codes, devices, their config documents, commands and revocation.
+
+#include "api/context.hpp"
+
+namespace carillon::api {
+
+namespace {
+
+nlohmann::json device_json(const devices::Device& d) {
+  return {{"id", d.id},
+          {"serial", d.serial},
+          {"name", d.name},
+          {"role", d.role},
+          {"company_id", d.company_id},
+          {"site_id", d.site_id},
+          {"model", d.model},
+          {"hardware_revision", d.hardware_revision},
+          {"firmware_version", d.firmware_version},
+          {"capabilities", d.capabilities},
+          {"online", d.online},
+          {"last_seen", d.last_seen},
+          {"revoked", d.revoked},
+          {"certificate", {{"serial", d.cert_serial}, {"expires_at", d.cert_expires_at}}},
+          {"config",
+           {{"desired_version", d.desired_version},
+            {"applied_version", d.applied_version},
+            {"state", d.applied_version == d.desired_version ? "applied" : d.applied_error.empty() ? "pending" : "rejected"},
+            {"error", d.applied_error}}},
+          {"created_at", d.created_at},
+          {"updated_at", d.updated_at}};
+}
+
+nlohmann::json claim_code_json(const devices::ClaimCode& c) {
+  nlohmann::json j{{"id", c.id},           {"site_id", c.site_id},       {"company_id", c.company_id},
+                   {"role", c.role},       {"config", c.config},         {"created_at", c.created_at},
+                   {"expires_at", c.expires_at}, {"created_by", c.created_by}};
+  j["used_at"] = c.used_at ? nlohmann::json(c.used_at) : nlohmann::json(nullptr);
+  j["device_id"] = c.device_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.device_id);
+  return j;
+}
+
+nlohmann::json command_json(const devices::CommandStatus& c) {
+  nlohmann::json j{{"id", c.id}, {"device_id", c.device_id}, {"type", c.type},
+                   {"state", c.state}, {"detail", c.detail}, {"created_at", c.created_at}};
+  j["finished_at"] = c.finished_at ? nlohmann::json(c.finished_at) : nlohmann::json(nullptr);
+  return j;
+}
+
+}  // namespace
+
+void add_device_routes(http::Router& router, ApiContext& context) {
+  add_authenticated(router, context, "POST", "/api/v1/claim-codes", [&context](const Actor& actor, const http::Request& request) -> Result<http::Response> {
+    auto body = parse_object(request, {"site_id", "role", "config", "expires_in"});
+    if (!body) return tl::unexpected(body.error());
+    auto site = required_string(*body, "site_id");
+    if (!site) return tl::unexpected(site.error());
+    auto role = required_string(*body, "role");
+    if (!role) return tl::unexpected(role.error());
+    auto ttl = optional_integer(*body, "expires_in");
+    if (!ttl) return tl::unexpected(ttl.error());
+    auto config = body->value("config", nlohmann::json::object());
+    auto created = context.devices.create_claim_code(actor, *site, *role, config, *ttl);
+    if (!created) {
+      // An unknown site in the body is a field error, not a missing resource.
+      if (created.error().code == Errc::not_found) return fail(Errc::invalid_argument, "no such site", "site_id");
+      return tl::unexpected(created.error());
+    }
+    auto j = claim_code_json(created->record);
+    j["code"] = created->code;
+    j["link"] = created->link;
+    return ok(j, 201);
+  });
+  add_authenticated(router, context, "GET", "/api/v1/claim-codes", [&context](const Actor& actor, const http::Request& request) -> Result<http::Response> {
+    auto page = page_request(request);
+    if (!page) return tl::unexpected(page.error());
+    auto site = request.query.find("site_id");
+    if (site == request.query.end()) return fail(Errc::invalid_argument, "is required", "site_id");
+    auto codes = context.devices.list_claim_codes(actor, site->second, *page);
+    if (!codes) return tl::unexpected(codes.error());
+    return ok(page_json(*codes, claim_code_json));
+  });
+
+  add_authenticated(router, context, "GET", "/api/v1/devices", [&context](const Actor& actor, const http::Request& request) -> Result<http::Response> {
+    auto page = page_request(request);
+    if (!page) return tl::unexpected(page.error());
+    devices::DeviceFilter filter;
+    filter.page = *page;
+    auto q = [&](const char* key) { return request.query.count(key) ? request.query.at(key) : std::string(); };
+    filter.company_id = q("company_id");
+    filter.project_id = q("project_id");
+    filter.site_id = q("site_id");
+    filter.query = q("q");
+    if (auto online = q("online"); !online.empty()) {
+      if (online != "true" && online != "false") return fail(Errc::invalid_argument, "must be true or false", "online");
+      filter.online = online == "true";
+    }
+    auto devices = context.devices.list(actor, filter);
+    if (!devices) return tl::unexpected(devices.error());
+    return ok(page_json(*devices, device_json));
+  });
+  add_authenticated(router, context, "GET", "/api/v1/devices/{id}", [&context](const Actor& actor, const http::Request& request) -> Result<http::Response> {
+    auto device = context.devices.get(actor, request.params.at("id"));
+    if (!device) return tl::unexpected(device.error());
+    return ok(device_json(*device));
+  });
+  add_authenticated(router, context, "GET", "/api/v1/devices/{id}/config", [&context](const Actor& actor, const http::Request& request) -> Result<http::Response> {
+    auto device = context.devices.get(actor, request.params.at("id"));
+    if (!device) return tl::unexpected(device.error());
+    return ok({{"desired", device->desired_config},
+               {"desired_version", device->desired_version},
+               {"applied_version", device->applied_version},
+               {"error", device->applied_error}});
+  });
+  add_authenticated(router, context, "PATCH", "/api/v1/devices/{id}/config", [&context](const Actor& actor, const http::Request& request) -> Result<http::Response> {
+    auto patch = parse_object(request, {"name", "role", "language", "call_buttons", "door_openers", "audio", "screen"});
+    if (!patch) {
+      auto e = patch.error();
+      if (e.message == "unknown field") e.field = "config." + e.field;
+      return tl::unexpected(e);
+    }
+    auto device = context.devices.change_config(actor, request.params.at("id"), *patch);
+    if (!device) return tl::unexpected(device.error());
+    return ok(device_json(*device));
+  });
+  add_authenticated(router, context, "POST", "/api/v1/devices/{id}/commands", [&context](const Actor& actor, const http::Request& request) -> Result<http::Response> {
+    auto body = parse_object(request, {"type", "arguments"});
+    if (!body) return tl::unexpected(body.error());
+    auto type = required_string(*body, "type");
+    if (!type) return tl::unexpected(type.error());
+    auto args = body->value("arguments", nlohmann::json::object());
+    if (!args.is_object()) return fail(Errc::invalid_argument, "must be an object", "arguments");
+    auto command = context.devices.send_command(actor, request.params.at("id"), *type, args);
+    if (!command) return tl::unexpected(command.error());
+    return ok(command_json(*command), 202);
+  });
+  add_authenticated(router, context, "GET", "/api/v1/devices/{id}/commands/{command_id}", [&context](const Actor& actor, const http::Request& request) -> Result<http::Response> {
+    auto command = context.devices.command(actor, request.params.at("id"), request.params.at("command_id"));
+    if (!command) return tl::unexpected(command.error());
+    return ok(command_json(*command));
+  });
+  add_authenticated(router, context, "POST", "/api/v1/devices/{id}/revoke", [&context](const Actor& actor, const http::Request& request) -> Result<http::Response> {
+    if (!request.body.empty()) {
+      auto body = parse_object(request, {});
+      if (!body) return tl::unexpected(body.error());
+    }
+    if (auto s = context.devices.revoke(actor, request.params.at("id")); !s) return tl::unexpected(s.error());
+    auto device = context.devices.get(actor, request.params.at("id"));
+    if (!device) return tl::unexpected(device.error());
+    return ok(device_json(*device));
+  });
+
+  add_authenticated(router, context, "GET", "/api/v1/audit-events", [&context](const Actor& actor, const http::Request& request) -> Result<http::Response> {
+    auto page = page_request(request);
+    if (!page) return tl::unexpected(page.error());
+    AuditFilter filter;
+    filter.page = *page;
+    filter.company_id = actor.platform_admin ? (request.query.count("company_id") ? request.query.at("company_id") : "")
+                                             : actor.company_id;
+    if (request.query.count("target_id")) filter.target_id = request.query.at("target_id");
+    if (request.query.count("action")) filter.action = request.query.at("action");
+    auto events = context.audit.list(filter);
+    if (!events) return tl::unexpected(events.error());
+    return ok(page_json(*events, [](const AuditEvent& e) {
+      return nlohmann::json{{"id", e.id},         {"at", e.at},         {"actor", e.actor},
+                            {"action", e.action}, {"target_type", e.target_type}, {"target_id", e.target_id},
+                            {"company_id", e.company_id}, {"source", e.source}, {"details", e.details}};
+    }));
+  });
+}
+
+}  // namespace carillon::api

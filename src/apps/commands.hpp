@@ -1,0 +1,47 @@
+#pragma once
+// The subcommands; main.cpp only parses the command line and calls one of these.
+
+#include <atomic>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace carillon::apps {
+
+struct UpOptions {
+  std::filesystem::path state_dir = "var/carillon";
+  int port_offset = 0;
+};
+int run_up(const UpOptions& options, const std::atomic<bool>& stop);
+
+int run_serve_command(const std::filesystem::path& config, const std::atomic<bool>& stop);
+
+struct DeviceCommandOptions {
+  std::string platform_url;
+  std::filesystem::path ca_file;
+  std::filesystem::path state_dir = "var/device";
+  std::vector<std::string> claim_codes;  // one per device; --claim-file for many
+  std::string serial;
+  std::string model = "MX-DS-1";
+  std::string hardware_revision = "3";
+  std::string firmware_version = "1.0.0";
+  int count = 1;
+  int keepalive_seconds = 30;
+};
+int run_device(const DeviceCommandOptions& options, const std::atomic<bool>& stop);
+
+// `carillon admin`: a CLI over the REST API. `login` keeps the portal URL, the CA file and the
+// tokens in a session file (0600); every other command sends one request, refreshes the access
+// token once when it has expired, prints the JSON answer and exits 0 - or prints one line
+// "error: ..." and exits 1.
+struct AdminSession {
+  std::string url;
+  std::filesystem::path ca_file;
+  std::filesystem::path session_file;
+};
+int run_admin_login(AdminSession session, const std::string& username, const std::string& password);
+int run_admin_request(const AdminSession& session, const std::string& method, const std::string& path,
+                      const std::string& body, const std::string& content_type = "application/json");
+std::filesystem::path default_session_file();
+
+}  // namespace carillon::apps

@@ -1,0 +1,49 @@
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <thread>
+
+#include "apps/commands.hpp"
+#include "common/random.hpp"
+#include "emulator/device.hpp"
+
+namespace carillon::apps {
+
+int run_device(const DeviceCommandOptions& options, const std::atomic<bool>& stop) {
+  SodiumRandom random;
+  if (options.count < 1 || options.count > 20000) {
+    std::cerr << "carillon device: --count must be between 1 and 20000\n";
+    return 2;
+  }
+  std::vector<std::unique_ptr<emulator::EmulatedDevice>> fleet;
+  int failed = 0;
+  for (int i = 0; i < options.count; ++i) {
+    emulator::DeviceOptions o;
+    o.platform_url = options.platform_url;
+    o.ca_file = options.ca_file;
+    // One state directory per device when there are several.
+    o.state_dir = options.count == 1 ? options.state_dir : options.state_dir / std::to_string(i);
+    if (static_cast<std::size_t>(i) < options.claim_codes.size()) o.claim_code = options.claim_codes[static_cast<std::size_t>(i)];
+    o.serial = options.count == 1 ? options.serial : (options.serial.empty() ? "" : options.serial + "-" + std::to_string(i));
+    o.model = options.model;
+    o.hardware_revision = options.hardware_revision;
+    o.firmware_version = options.firmware_version;
+    o.keepalive_seconds = options.keepalive_seconds;
+    auto device = std::make_unique<emulator::EmulatedDevice>(o, random);
+    if (auto s = device->start(); !s) {
+      std::cerr << "carillon device: " << o.state_dir.string() << ": " << s.error().message << "\n";
+      failed++;
+      continue;
+    }
+    std::cout << "device " << device->serial() << " running (state " << o.state_dir.string() << ")" << std::endl;
+    fleet.push_back(std::move(device));
+  }
+  if (fleet.empty()) return 1;
+  std::cout << fleet.size() << " device(s) running" << (failed ? ", " + std::to_string(failed) + " failed" : "")
+            << "; stop with Ctrl-C" << std::endl;
+  while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (auto& d : fleet) d->stop();
+  return failed ? 1 : 0;
+}
+
+}  // namespace carillon::apps

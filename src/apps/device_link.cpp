@@ -1,0 +1,73 @@
+#include "apps/device_link.hpp"
+
+#include <signal.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include "common/files.hpp"
+#include "common/log.hpp"
+#include "devices/protocol.hpp"
+
+namespace carillon::apps {
+
+namespace protocol = devices::protocol;
+
+DeviceLink::DeviceLink(DeviceLinkOptions options, pki::CertificateAuthority& ca) : options_(std::move(options)), ca_(ca) {}
+
+Status DeviceLink::connect(devices::DeviceService& service) {
+  client_ = std::make_unique<mqtt::Client>(options_.platform);
+  client_->on_message([&service](const std::string& topic, const std::string& payload, bool) {
+    auto parsed = protocol::parse_topic(topic);
+    if (!parsed) return;
+    if (parsed->claim) {
+      if (parsed->leaf == "request") service.handle_claim(parsed->id, payload);
+      return;
+    }
+    // Our own publications on device topics come back through the wildcard; only the
+    // device-to-platform leaves matter.
+    if (parsed->leaf == "state" || parsed->leaf == "config/ack" || parsed->leaf == "events" ||
+        parsed->leaf == "commands/result")
+      service.handle_device_message(parsed->id, parsed->leaf, payload);
+  });
+  if (auto s = client_->subscribe(protocol::kPlatformDeviceFilter); !s) return s;
+  if (auto s = client_->subscribe(protocol::kPlatformClaimFilter); !s) return s;
+  return client_->connect();
+}
+
+Status DeviceLink::publish_config(const std::string& serial, const nlohmann::json& document) {
+  if (!client_) return fail(Errc::unavailable, "broker link not started");
+  return client_->publish(protocol::device_topic(serial, "config"), document.dump(), 1, true);
+}
+
+Status DeviceLink::send_command(const std::string& serial, const nlohmann::json& command) {
+  if (!client_) return fail(Errc::unavailable, "broker link not started");
+  return client_->publish(protocol::device_topic(serial, "commands"), command.dump(), 1, false);
+}
+
+Status DeviceLink::send_claim_response(const std::string& client_id, const nlohmann::json& response) {
+  if (!client_) return fail(Errc::unavailable, "broker link not started");
+  return client_->publish(protocol::claim_topic(client_id, "response"), response.dump(), 1, false);
+}
+
+Status DeviceLink::cut_off(const std::string& serial, const std::vector<std::string>& revoked_serials) {
+  auto crl = ca_.crl_pem(revoked_serials, 30);
+  if (!crl) return tl::unexpected(crl.error());
+  if (auto s = write_file(options_.crl_file, *crl); !s) return s;
+  // New connections of the revoked certificate fail once the broker re-read the CRL...
+  auto pid_text = read_file(options_.broker_pid_file);
+  if (!pid_text) return fail(Errc::unavailable, "broker pid file unreadable: " + pid_text.error().message);
+  int pid = std::atoi(pid_text->c_str());
+  if (pid <= 0 || ::kill(pid, SIGHUP) != 0) return fail(Errc::unavailable, "cannot signal the broker to reload its CRL");
+  // Mosquitto handles the signal in its next loop turn; the device reconnects no sooner than
+  // its backoff allows (>= 0.5 s), so a short pause closes the window.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // ...and the session that is open now is ended by taking over its client id.
+  if (auto s = mqtt::cut_session(options_.platform, serial, std::chrono::milliseconds(5000)); !s) return s;
+  // Forget the retained config: a revoked device must not get anything from us any more.
+  (void)client_->publish(protocol::device_topic(serial, "config"), "", 1, true);
+  log::get("devices")->info("revoked serial={}: CRL reloaded, session cut", serial);
+  return {};
+}
+
+}  // namespace carillon::apps

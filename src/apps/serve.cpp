@@ -1,0 +1,189 @@
+#include "apps/serve.hpp"
+
+#include <chrono>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "api/api.hpp"
+#include "apps/device_link.hpp"
+#include "apps/openapi_document.hpp"
+#include "common/files.hpp"
+#include "common/log.hpp"
+#include "http/server.hpp"
+#include "identity/auth_service.hpp"
+#include "identity/tokens.hpp"
+#include "store/audit_log.hpp"
+#include "store/database.hpp"
+#include "store/device_repository.hpp"
+#include "store/tenancy_repository.hpp"
+#include "store/user_repository.hpp"
+
+namespace carillon::apps {
+
+using nlohmann::json;
+
+Result<ServeConfig> load_serve_config(const std::filesystem::path& file) {
+  auto text = read_file(file);
+  if (!text) return fail(Errc::invalid_argument, text.error().message, "config");
+  auto j = json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return fail(Errc::invalid_argument, file.string() + " is not a JSON object", "config");
+  ServeConfig c;
+  try {
+    c.listen_address = j.at("listen").value("address", c.listen_address);
+    c.port = j.at("listen").value("port", c.port);
+    c.public_url = j.at("public_url").get<std::string>();
+    c.database = j.at("database").get<std::string>();
+    c.tls_cert = j.at("tls").at("cert").get<std::string>();
+    c.tls_key = j.at("tls").at("key").get<std::string>();
+    c.ca_cert = j.at("pki").at("ca_cert").get<std::string>();
+    c.ca_key = j.at("pki").at("ca_key").get<std::string>();
+    c.crl = j.at("pki").at("crl").get<std::string>();
+    c.token_key = j.at("tokens").at("signing_key").get<std::string>();
+    c.token_issuer = j.at("tokens").at("issuer").get<std::string>();
+    c.token_audience = j.at("tokens").value("audience", c.token_audience);
+    const auto& m = j.at("mqtt");
+    c.mqtt_host = m.value("host", c.mqtt_host);
+    c.mqtt_device_port = m.at("device_port").get<unsigned short>();
+    c.mqtt_claim_port = m.at("claim_port").get<unsigned short>();
+    c.mqtt_platform_port = m.at("platform_port").get<unsigned short>();
+    c.mqtt_ca = m.at("ca").get<std::string>();
+    c.mqtt_client_cert = m.at("client_cert").get<std::string>();
+    c.mqtt_client_key = m.at("client_key").get<std::string>();
+    c.broker_pid_file = m.value("broker_pid_file", "");
+    c.web_root = j.value("web_root", "");
+    c.threads = j.value("threads", c.threads);
+  } catch (const json::exception& e) {
+    return fail(Errc::invalid_argument, file.string() + ": " + e.what(), "config");
+  }
+  return c;
+}
+
+namespace {
+
+// Everything serve owns, in construction order.
+struct Platform {
+  SystemClock clock;
+  SodiumRandom random;
+  IdGenerator ids{clock, random};
+  EventBus events;
+  ops::Metrics metrics;
+  std::unique_ptr<store::Database> db;
+  std::unique_ptr<store::SqlTenancyRepository> tenancy_repo;
+  std::unique_ptr<store::SqlUserRepository> users;
+  std::unique_ptr<store::SqlDeviceRepository> device_repo;
+  std::unique_ptr<store::SqlAuditLog> audit;
+  std::unique_ptr<identity::TokenSigner> signer;
+  std::unique_ptr<identity::AuthService> auth;
+  std::unique_ptr<tenancy::TenancyService> tenancy;
+  std::unique_ptr<pki::CertificateAuthority> ca;
+  std::unique_ptr<DeviceLink> link;
+  std::unique_ptr<devices::DeviceService> devices;
+};
+
+Status open_store(Platform& p, const ServeConfig& config) {
+  auto db = store::Database::open(config.database);
+  if (!db) return tl::unexpected(db.error());
+  p.db = std::move(*db);
+  if (auto s = p.db->migrate(); !s) return s;
+  p.tenancy_repo = std::make_unique<store::SqlTenancyRepository>(*p.db);
+  p.users = std::make_unique<store::SqlUserRepository>(*p.db);
+  p.device_repo = std::make_unique<store::SqlDeviceRepository>(*p.db);
+  p.audit = std::make_unique<store::SqlAuditLog>(*p.db);
+  return {};
+}
+
+Status open_identity(Platform& p, const ServeConfig& config) {
+  auto key = read_file(config.token_key);
+  if (!key) return tl::unexpected(key.error());
+  p.signer = std::make_unique<identity::TokenSigner>(*key, config.token_issuer, config.token_audience, p.clock, p.random);
+  p.auth = std::make_unique<identity::AuthService>(*p.users, *p.audit, *p.signer, p.clock, p.random, p.ids);
+  return {};
+}
+
+}  // namespace
+
+Status bootstrap_admin(const ServeConfig& config, const std::filesystem::path& credentials_file) {
+  Platform p;
+  if (auto s = open_store(p, config); !s) return s;
+  if (auto s = open_identity(p, config); !s) return s;
+  auto count = p.users->count();
+  if (!count) return tl::unexpected(count.error());
+  if (*count > 0) return {};
+  auto password = p.random.token(18);  // 144 bits, URL-safe
+  auto user = p.auth->create_user("admin", password, identity::Role::platform_admin, "", "system");
+  if (!user) return tl::unexpected(user.error());
+  json credentials{{"url", config.public_url}, {"username", "admin"}, {"password", password}};
+  return write_file(credentials_file, credentials.dump(2) + "\n", std::filesystem::perms(0600));
+}
+
+Status run_serve(const ServeConfig& config, const ServeHooks& hooks) {
+  auto logger = log::get("serve");
+  Platform p;
+  if (auto s = open_store(p, config); !s) return s;
+  if (auto s = open_identity(p, config); !s) return s;
+  p.tenancy = std::make_unique<tenancy::TenancyService>(*p.tenancy_repo, p.ids, p.clock, p.events);
+
+  auto ca_cert = read_file(config.ca_cert);
+  auto ca_key = read_file(config.ca_key);
+  if (!ca_cert || !ca_key) return fail(Errc::invalid_argument, "cannot read the platform CA", "pki");
+  auto ca = pki::CertificateAuthority::load(*ca_cert, *ca_key, p.clock, p.random);
+  if (!ca) return tl::unexpected(ca.error());
+  p.ca = std::make_unique<pki::CertificateAuthority>(std::move(*ca));
+
+  DeviceLinkOptions link;
+  link.platform.host = config.mqtt_host;
+  link.platform.port = config.mqtt_platform_port;
+  link.platform.client_id = "carillon-serve-" + p.random.hex(6);
+  link.platform.ca_pem_file = config.mqtt_ca;
+  link.platform.cert_file = config.mqtt_client_cert;
+  link.platform.key_file = config.mqtt_client_key;
+  link.crl_file = config.crl;
+  link.broker_pid_file = config.broker_pid_file;
+  p.link = std::make_unique<DeviceLink>(link, *p.ca);
+
+  devices::DeviceSettings settings;
+  settings.portal_url = config.public_url;
+  p.devices = std::make_unique<devices::DeviceService>(*p.device_repo, *p.tenancy, *p.ca, *p.link, *p.audit, p.events,
+                                                       p.ids, p.clock, p.random, settings);
+  if (auto s = p.link->connect(*p.devices); !s) return s;
+
+  api::ApiContext context{*p.auth, *p.users, *p.tenancy, *p.devices, *p.audit, p.events, p.metrics,
+                          std::string(openapi_document()), {config.mqtt_host, config.mqtt_claim_port, config.mqtt_device_port}, {}};
+  context.readiness_checks.emplace_back("database", [&p] {
+    auto s = p.db->ping();
+    return s ? std::string() : s.error().message;
+  });
+  context.readiness_checks.emplace_back("broker", [&p] { return p.link->connected() ? std::string() : "not connected"; });
+  p.metrics.gauge("carillon_broker_connected", "1 when serve is connected to the MQTT broker",
+                  [&p] { return p.link->connected() ? 1.0 : 0.0; });
+
+  http::Router router;
+  api::add_routes(router, context);
+  http::ServerOptions options;
+  options.address = config.listen_address;
+  options.port = config.port;
+  auto cert = read_file(config.tls_cert);
+  auto key = read_file(config.tls_key);
+  if (!cert || !key) return fail(Errc::invalid_argument, "cannot read the TLS certificate or key", "tls");
+  options.cert_pem = *cert;
+  options.key_pem = *key;
+  options.threads = config.threads;
+  options.static_dir = config.web_root;
+  // Logos may be larger than ordinary JSON bodies.
+  options.body_limit_large = 600 * 1024;
+  options.large_body_prefixes = {"/api/v1/companies/"};
+  http::Server server(options, router);
+  if (auto s = server.start(); !s) return s;
+  logger->info("serving https://{}:{} (database {})", config.listen_address, server.port(), p.db->backend());
+
+  if (hooks.on_ready) {
+    if (auto s = hooks.on_ready(config); !s) return s;
+  }
+  while (hooks.stop == nullptr || !hooks.stop->load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  server.stop();
+  logger->info("stopped");
+  return {};
+}
+
+}  // namespace carillon::apps

@@ -1,0 +1,46 @@
+#pragma once
+// `carillon serve`: the control plane. Reads serve.json (written by `carillon up`, or by hand
+// for a production install), opens the database, connects to the broker and serves HTTPS.
+
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <string>
+
+#include "common/result.hpp"
+
+namespace carillon::apps {
+
+struct ServeConfig {
+  std::string listen_address = "127.0.0.1";
+  unsigned short port = 8443;
+  std::string public_url;
+  std::string database;  // "sqlite:/path" or "postgresql:<conninfo>"
+  std::string tls_cert, tls_key;
+  std::string ca_cert, ca_key, crl;
+  std::string token_key, token_issuer, token_audience = "carillon";
+  std::string mqtt_host = "127.0.0.1";
+  unsigned short mqtt_device_port = 8883, mqtt_claim_port = 8884, mqtt_platform_port = 8885;
+  std::string mqtt_ca, mqtt_client_cert, mqtt_client_key, broker_pid_file;
+  std::string web_root;      // built front end; "" = none
+  std::string openapi_file;  // docs/openapi.yaml
+  int threads = 4;
+};
+
+Result<ServeConfig> load_serve_config(const std::filesystem::path& file);
+
+struct ServeHooks {
+  // Called once the server listens (with the bound port), e.g. to bootstrap the first admin.
+  std::function<Status(const ServeConfig&)> on_ready;
+  // Checked periodically; serving ends when it turns true.
+  const std::atomic<bool>* stop = nullptr;
+};
+
+// Runs until *hooks.stop becomes true. Errors are start-up failures.
+Status run_serve(const ServeConfig& config, const ServeHooks& hooks);
+
+// Creates the first platform administrator when there are no users and writes its credentials
+// to `credentials_file` (0600). Does nothing when users exist.
+Status bootstrap_admin(const ServeConfig& config, const std::filesystem::path& credentials_file);
+
+}  // namespace carillon::apps

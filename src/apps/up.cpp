@@ -1,0 +1,108 @@
+#include <chrono>
+#include <iostream>
+#include <thread>
+
+#include "apps/commands.hpp"
+#include "apps/serve.hpp"
+#include "common/log.hpp"
+#include "common/random.hpp"
+#include "http/client.hpp"
+#include "common/files.hpp"
+#include "mqtt/broker_config.hpp"
+#include "supervisor/installation.hpp"
+#include "supervisor/process.hpp"
+
+namespace carillon::apps {
+
+namespace {
+
+// /readyz turns green once the database answers and serve is on the broker.
+Status wait_ready(const ServeConfig& config, std::chrono::seconds timeout) {
+  auto ca = read_file(config.ca_cert);
+  if (!ca) return tl::unexpected(ca.error());
+  http::Client client(http::ClientOptions{*ca, "", "", 2000});
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string last = "no answer";
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = client.request("GET", config.public_url + "/readyz");
+    if (r && r->status == 200) return {};
+    if (r) last = r->body;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return fail(Errc::unavailable, "platform not ready: " + last);
+}
+
+}  // namespace
+
+int run_up(const UpOptions& options, const std::atomic<bool>& stop) {
+  auto logger = log::get("up");
+  SystemClock clock;
+  SodiumRandom random;
+  auto installation = supervisor::prepare(options.state_dir, options.port_offset, clock, random);
+  if (!installation) {
+    std::cerr << "carillon up: " << installation.error().message << "\n";
+    return 1;
+  }
+  auto config = load_serve_config(installation->serve_config);
+  if (!config) {
+    std::cerr << "carillon up: " << config.error().message << "\n";
+    return 1;
+  }
+
+  mqtt::BrokerConfig broker;
+  broker.dir = installation->broker_dir;
+  supervisor::SupervisedProcess main_broker(
+      {"mosquitto", {"mosquitto", "-c", mqtt::broker_config_path(broker).string()}, installation->logs_dir / "mosquitto.out"});
+  supervisor::SupervisedProcess claim_broker({"mosquitto-claim",
+                                              {"mosquitto", "-c", mqtt::claim_broker_config_path(broker).string()},
+                                              installation->logs_dir / "mosquitto-claim.out"});
+  for (auto* p : {&main_broker, &claim_broker}) {
+    if (auto s = p->start(); !s) {
+      std::cerr << "carillon up: cannot start mosquitto: " << s.error().message << "\n";
+      return 1;
+    }
+  }
+
+  auto credentials = installation->dir / "admin-credentials.json";
+  if (auto s = bootstrap_admin(*config, credentials); !s) {
+    std::cerr << "carillon up: " << s.error().message << "\n";
+    return 1;
+  }
+
+  ServeHooks hooks;
+  hooks.stop = &stop;
+  hooks.on_ready = [&](const ServeConfig& c) -> Status {
+    if (auto s = wait_ready(c, std::chrono::seconds(30)); !s) return s;
+    std::cout << "Carillon is up.\n"
+              << "  portal:      " << c.public_url << "\n"
+              << "  credentials: " << credentials.string() << "\n"
+              << "  device CA:   " << installation->ca_cert.string() << "\n"
+              << "Stop with Ctrl-C." << std::endl;
+    return {};
+  };
+  auto served = run_serve(*config, hooks);
+  claim_broker.stop();
+  main_broker.stop();
+  if (!served) {
+    std::cerr << "carillon up: " << served.error().message << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+int run_serve_command(const std::filesystem::path& file, const std::atomic<bool>& stop) {
+  auto config = load_serve_config(file);
+  if (!config) {
+    std::cerr << "carillon serve: " << config.error().message << "\n";
+    return 1;
+  }
+  ServeHooks hooks;
+  hooks.stop = &stop;
+  if (auto s = run_serve(*config, hooks); !s) {
+    std::cerr << "carillon serve: " << s.error().message << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace carillon::apps

@@ -1,0 +1,86 @@
+#pragma once
+// `carillon device`: a firmware emulator that behaves like a real door station towards the
+// platform. It claims itself with a claim code, keeps its key, certificate and config in its
+// state directory, connects over mutual TLS, reports what it is, applies config documents and
+// runs commands. Several emulated devices can share one process (load tests).
+//
+// Trust: like a factory image, the emulator ships with a trust anchor - the platform CA
+// certificate (`ca_file`). It never talks to the platform without verifying it.
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "common/clock.hpp"
+#include "common/random.hpp"
+#include "common/result.hpp"
+
+namespace carillon::mqtt {
+class Client;
+}
+
+namespace carillon::emulator {
+
+struct DeviceOptions {
+  std::string platform_url;            // https://host:port as printed by `carillon up`
+  std::filesystem::path ca_file;       // the trust anchor (platform CA certificate)
+  std::filesystem::path state_dir;     // keeps identity, key, certificate, config
+  std::string claim_code;              // needed only until the device is claimed
+  std::string serial;                  // "" = keep the stored one or make "EMU-<random>"
+  std::string model = "MX-DS-1";       // door station of the MX family
+  std::string hardware_revision = "3";
+  std::string firmware_version = "1.0.0";
+  int keepalive_seconds = 30;
+  std::chrono::milliseconds claim_timeout{15000};
+};
+
+class EmulatedDevice {
+ public:
+  EmulatedDevice(DeviceOptions options, Random& random);
+  ~EmulatedDevice();
+
+  // Claims (first run) or loads the stored identity, then connects on the device listener and
+  // keeps the connection (reconnecting with backoff) until stop().
+  Status start();
+  void stop();
+
+  const std::string& serial() const { return serial_; }
+  std::int64_t applied_config_version() const { return applied_version_.load(); }
+  nlohmann::json config() const;
+  bool connected() const;
+  std::uint64_t restarts() const { return restarts_.load(); }
+
+ private:
+  Status load_or_claim();
+  Status claim();
+  Status connect();
+  void on_message(mqtt::Client& link, const std::string& topic, const std::string& payload);
+  void apply_config(mqtt::Client& link, const std::string& payload);
+  void run_command(mqtt::Client& link, const std::string& payload);
+  void reboot();
+  std::string state_message(bool online) const;
+  std::filesystem::path file(const char* name) const { return options_.state_dir / name; }
+
+  DeviceOptions options_;
+  Random& random_;
+  std::string serial_;
+  std::string device_id_;
+  std::string mqtt_host_;
+  unsigned short device_port_ = 0;
+  mutable std::mutex mutex_;
+  nlohmann::json config_ = nlohmann::json::object();
+  std::atomic<std::int64_t> applied_version_{0};
+  std::atomic<std::uint64_t> restarts_{0};
+  mutable std::mutex link_mutex_;
+  std::unique_ptr<mqtt::Client> client_;  // guarded by link_mutex_
+  std::thread restart_thread_;
+};
+
+}  // namespace carillon::emulator

@@ -1,0 +1,103 @@
+#pragma once
+// Internal to src/store: transactions, exception translation and a small query builder that
+// always binds values (never splices them into SQL text).
+
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <soci/soci.h>
+
+#include "common/audit.hpp"
+#include "common/result.hpp"
+#include "store/database.hpp"
+
+namespace carillon::store::detail {
+
+// unique/foreign-key violations -> conflict, anything else -> internal with the message.
+Error translate(const soci::soci_error& error);
+
+// Runs `body` and turns any exception into an Error, so none escapes a repository.
+template <class F>
+auto guarded(F&& body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const soci::soci_error& e) {
+    return tl::unexpected<Error>(translate(e));
+  } catch (const std::exception& e) {
+    return tl::unexpected<Error>(Error{Errc::internal, e.what(), {}});
+  }
+}
+
+// A write transaction. On SQLite it starts with BEGIN IMMEDIATE so the write lock is taken
+// up front (waiting up to busy_timeout) instead of failing with SQLITE_BUSY when a deferred
+// read transaction later tries to upgrade. Rolled back unless commit() was reached.
+class Transaction {
+ public:
+  Transaction(soci::session& sql, Backend backend);
+  ~Transaction();
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  void commit();
+
+ private:
+  soci::session& sql_;
+  bool done_ = false;
+};
+
+// SQL text plus bound values. bind() appends a placeholder; values live in deques so their
+// addresses stay valid while SOCI holds them.
+class Query {
+ public:
+  explicit Query(std::string_view text = {}) : text_(text) {}
+  Query& operator<<(std::string_view text) {
+    text_ += text;
+    return *this;
+  }
+  Query& bind(std::string value);
+  Query& bind(std::int64_t value);
+  const std::string& text() const { return text_; }
+
+  // Executes a statement without results; returns the number of affected rows.
+  std::int64_t execute(soci::session& sql);
+
+  // Runs a SELECT; `row.bind(statement)` attaches one into() per column, `on_row()` is called
+  // after each fetched row.
+  template <class Row, class F>
+  void each(soci::session& sql, Row& row, F&& on_row) {
+    soci::statement st(sql);
+    bind_uses(st);
+    row.bind(st);
+    st.alloc();
+    st.prepare(text_);
+    st.define_and_bind();
+    st.execute(false);
+    while (st.fetch()) on_row();
+  }
+
+ private:
+  void bind_uses(soci::statement& st);
+
+  std::string text_;
+  std::deque<std::string> strings_;
+  std::deque<std::int64_t> ints_;
+  std::vector<std::pair<bool, std::size_t>> order_;  // (is_string, index)
+};
+
+// Appends "(:p1,:p2,...)" for an IN list; `values` must not be empty.
+void bind_list(Query& query, const std::vector<std::string>& values);
+
+// The audit row, written inside the caller's transaction.
+void insert_audit(soci::session& sql, const AuditEvent& event);
+
+// Clamps a page size to 1..500 (the API validates; this keeps a bad caller from scanning all).
+int page_limit(int requested);
+
+// `LIKE` pattern matching `text` as a literal substring, with '!' as the escape character.
+std::string like_substring(const std::string& text);
+
+}  // namespace carillon::store::detail

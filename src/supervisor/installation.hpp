@@ -1,0 +1,45 @@
+#pragma once
+// The state directory of an all-in-one installation (`carillon up`): keys and certificates,
+// generated service configs, the SQLite database and serve.json. Created on first use and
+// reused afterwards; nothing is regenerated that already exists.
+//
+//   DIR/pki/          ca.pem ca.key crl.pem server.pem server.key jwt-signing.key
+//                     platform-ca.pem platform-ca.key platform.pem platform.key bridge.pem bridge.key
+//   DIR/mosquitto/    generated broker configs, ACLs, logs, pid files
+//   DIR/carillon.db   SQLite database (WAL)
+//   DIR/serve.json    the configuration `carillon serve --config` runs with
+//   DIR/logs/         logs of supervised children
+
+#include <filesystem>
+#include <string>
+
+#include "common/clock.hpp"
+#include "common/random.hpp"
+#include "common/result.hpp"
+
+namespace carillon::supervisor {
+
+struct Ports {
+  unsigned short https = 8443;
+  unsigned short mqtt_devices = 8883;
+  unsigned short mqtt_claim = 8884;
+  unsigned short mqtt_platform = 8885;
+  // Every port shifted by `offset` (several instances side by side).
+  static Result<Ports> with_offset(int offset);
+};
+
+struct Installation {
+  std::filesystem::path dir;
+  Ports ports;
+  std::filesystem::path serve_config;    // DIR/serve.json
+  std::filesystem::path broker_dir;      // DIR/mosquitto
+  std::filesystem::path logs_dir;        // DIR/logs
+  std::filesystem::path ca_cert;         // DIR/pki/ca.pem
+  std::string portal_url;                // https://127.0.0.1:<https port>
+};
+
+// Creates what is missing in `dir` (CA, certificates, broker config, serve.json) and returns the
+// layout. The ports of an existing installation are kept unless `offset` asks for others.
+Result<Installation> prepare(const std::filesystem::path& dir, int port_offset, const Clock& clock, Random& random);
+
+}  // namespace carillon::supervisor
