@@ -15,21 +15,50 @@ namespace protocol = devices::protocol;
 
 DeviceLink::DeviceLink(DeviceLinkOptions options, pki::CertificateAuthority& ca) : options_(std::move(options)), ca_(ca) {}
 
-Status DeviceLink::connect(devices::DeviceService& service) {
-  client_ = std::make_unique<mqtt::Client>(options_.platform);
-  client_->on_message([&service](const std::string& topic, const std::string& payload, bool) {
-    auto parsed = protocol::parse_topic(topic);
-    if (!parsed) return;
+DeviceLink::~DeviceLink() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (worker_.joinable()) worker_.join();
+  if (client_) client_->disconnect();
+}
+
+void DeviceLink::work(devices::DeviceService& service) {
+  for (;;) {
+    std::pair<std::string, std::string> message;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [this] { return stopping_ || !inbox_.empty(); });
+      if (stopping_) return;
+      message = std::move(inbox_.front());
+      inbox_.pop_front();
+    }
+    auto parsed = protocol::parse_topic(message.first);
+    if (!parsed) continue;
     if (parsed->claim) {
-      if (parsed->leaf == "request") service.handle_claim(parsed->id, payload);
-      return;
+      if (parsed->leaf == "request") service.handle_claim(parsed->id, message.second);
+      continue;
     }
     // Our own publications on device topics come back through the wildcard; only the
     // device-to-platform leaves matter.
     if (parsed->leaf == "state" || parsed->leaf == "config/ack" || parsed->leaf == "events" ||
         parsed->leaf == "commands/result")
-      service.handle_device_message(parsed->id, parsed->leaf, payload);
+      service.handle_device_message(parsed->id, parsed->leaf, message.second);
+  }
+}
+
+Status DeviceLink::connect(devices::DeviceService& service) {
+  client_ = std::make_unique<mqtt::Client>(options_.platform);
+  client_->on_message([this](const std::string& topic, const std::string& payload, bool) {
+    {
+      std::lock_guard lock(mutex_);
+      inbox_.emplace_back(topic, payload);
+    }
+    wake_.notify_one();
   });
+  worker_ = std::thread([this, &service] { work(service); });
   if (auto s = client_->subscribe(protocol::kPlatformDeviceFilter); !s) return s;
   if (auto s = client_->subscribe(protocol::kPlatformClaimFilter); !s) return s;
   return client_->connect();

@@ -31,7 +31,8 @@ json pairs(const std::vector<std::string>& items, char sep) {
 
 json labels(const std::vector<std::string>& items) {
   json out = json::array();
-  for (const auto& [name, color] : pairs(items, ':').items()) out.push_back({{"name", name}, {"color", color}});
+  auto parsed = pairs(items, ':');
+  for (const auto& [name, color] : parsed.items()) out.push_back({{"name", name}, {"color", color}});
   return out;
 }
 

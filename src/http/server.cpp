@@ -68,6 +68,9 @@ std::string lower(std::string text) {
 
 bool starts_with(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
 
+// Header text from handlers may echo client input; CR/LF/NUL would allow response splitting.
+bool safe_header_text(const std::string& text) { return text.find_first_of(std::string("\r\n\0", 3)) == std::string::npos; }
+
 bool is_parse_error(const beast::error_code& ec) {
   return ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() &&
          ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message &&
@@ -557,10 +560,18 @@ class HttpSession final : public Tracked, public std::enable_shared_from_this<Ht
     out.version(version_ == 10 ? 10 : 11);
     out.result(static_cast<unsigned>(response.status));
     out.set(bhttp::field::server, "carillon");
-    if (!response.content_type.empty()) out.set(bhttp::field::content_type, response.content_type);
+    if (!response.content_type.empty() && safe_header_text(response.content_type)) {
+      out.set(bhttp::field::content_type, response.content_type);
+    }
     out.set("X-Content-Type-Options", "nosniff");
     out.set(bhttp::field::strict_transport_security, "max-age=31536000");
-    for (const auto& [name, value] : response.headers) out.insert(name, value);
+    for (const auto& [name, value] : response.headers) {
+      if (name.empty() || !safe_header_text(name) || !safe_header_text(value) || name.find(':') != std::string::npos) {
+        core_.log->error("dropped unsafe response header path={} name={}", request.path, name);
+        continue;
+      }
+      out.insert(name, value);
+    }
     keep_alive = keep_alive && !stopping_;
     out.keep_alive(keep_alive);
     std::size_t size = response.body.size();

@@ -49,7 +49,7 @@ class Server {
   // The bound port, 0 before start().
   unsigned short port() const;
   // Stops accepting, closes open connections and WebSockets (their close callbacks run) and
-  // joins all threads. Idempotent.
+  // joins all threads. Idempotent. Must not be called from a handler or a server callback.
   void stop();
 
  private:

@@ -20,18 +20,23 @@ Library::~Library() { mosquitto_lib_cleanup(); }
 
 struct Client::Callbacks {
   static void on_connect(mosquitto*, void* self, int rc, int, const mosquitto_property*) {
+    static_cast<Client*>(self)->network_thread_ = std::this_thread::get_id();
     static_cast<Client*>(self)->handle_connect(rc);
   }
   static void on_disconnect(mosquitto*, void* self, int rc, const mosquitto_property*) {
+    static_cast<Client*>(self)->network_thread_ = std::this_thread::get_id();
     static_cast<Client*>(self)->handle_disconnect(rc);
   }
   static void on_publish(mosquitto*, void* self, int mid, int reason, const mosquitto_property*) {
+    static_cast<Client*>(self)->network_thread_ = std::this_thread::get_id();
     static_cast<Client*>(self)->handle_ack(mid, reason);
   }
   static void on_subscribe(mosquitto*, void* self, int mid, int count, const int* granted, const mosquitto_property*) {
+    static_cast<Client*>(self)->network_thread_ = std::this_thread::get_id();
     static_cast<Client*>(self)->handle_ack(mid, count > 0 ? granted[0] : MQTT_RC_UNSPECIFIED);
   }
   static void on_message(mosquitto*, void* self, const mosquitto_message* m, const mosquitto_property*) {
+    static_cast<Client*>(self)->network_thread_ = std::this_thread::get_id();
     std::string payload(static_cast<const char*>(m->payload), static_cast<std::size_t>(m->payloadlen));
     static_cast<Client*>(self)->handle_message(m->topic, payload, m->retain);
   }
@@ -164,7 +169,9 @@ Status Client::publish(const std::string& topic, const std::string& payload, int
   int rc = mosquitto_publish_v5(mosq_, &mid, topic.c_str(), static_cast<int>(payload.size()), payload.data(), qos,
                                 retain, nullptr);
   if (rc != MOSQ_ERR_SUCCESS) return tl::unexpected(error_from(rc, "mqtt publish"));
-  if (qos == 0) {
+  // On the network thread (inside a callback) nobody could deliver the PUBACK we would wait
+  // for: the message is queued and libmosquitto retries it, but the result is not known here.
+  if (qos == 0 || on_network_thread()) {
     forget_ack(mid);
     return {};
   }

@@ -7,7 +7,9 @@
 // Callbacks (on_message, on_connection) run on the client's network thread: they must not block
 // and must not call disconnect() or destroy the Client. Register them before connect().
 
+#include <atomic>
 #include <chrono>
+#include <thread>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -85,7 +87,8 @@ class Client {
 
   // QoS 0 returns once queued. QoS 1/2 waits for the broker's acknowledgement (ack_timeout):
   // forbidden when the broker answers "not authorized" (ACL), unavailable when not connected or
-  // no ack came, invalid_argument for a bad topic or QoS.
+  // no ack came, invalid_argument for a bad topic or QoS. Called from a handler (the network
+  // thread), QoS 1/2 returns once queued too: waiting there would block the ack itself.
   Status publish(const std::string& topic, const std::string& payload, int qos = 1, bool retain = false);
   // Remembered and re-sent after every reconnect. Waits for the SUBACK (ack_timeout) when
   // connected: forbidden when the broker refused the filter. When not connected it is only
@@ -104,6 +107,8 @@ class Client {
   void handle_ack(int mid, int reason);
   void handle_message(const std::string& topic, const std::string& payload, bool retained);
   Result<int> wait_ack(int mid);
+  bool on_network_thread() const { return network_thread_.load() == std::this_thread::get_id(); }
+  std::atomic<std::thread::id> network_thread_{};
   void forget_ack(int mid);
 
   ClientOptions options_;

@@ -221,6 +221,12 @@ class HttpServerTest : public ::testing::Test {
       return json_response(200, {{"ok", true}});
     });
     router_.add("GET", "/api/v1/throw", [](const Request&) -> Response { throw std::runtime_error("kaboom"); });
+    router_.add("GET", "/api/v1/inject", [](const Request& request) {
+      Response response = json_response(200, {{"ok", true}});
+      response.headers.emplace_back("X-Echo", request.query.count("v") ? request.query.at("v") : "");
+      response.headers.emplace_back("X-Safe", "kept");
+      return response;
+    });
     router_.add("GET", "/healthz", [](const Request&) { return json_response(200, {{"status", "ok"}}); });
     options_.cert_pem = cert_.cert;
     options_.key_pem = cert_.key;
@@ -303,6 +309,15 @@ TEST_F(HttpServerTest, NotFound405AndHandlerExceptionAreProblems) {
   EXPECT_EQ(thrown.body.find("kaboom"), std::string::npos);
   // The server is still serving.
   EXPECT_EQ(must(client().request("GET", url("/healthz"))).status, 200);
+}
+
+TEST_F(HttpServerTest, HeaderInjectionFromHandlersIsDropped) {
+  start();
+  auto response = must(client().request("GET", url("/api/v1/inject?v=a%0d%0aSet-Cookie:%20x=1")));
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.headers.count("set-cookie"), 0u);
+  EXPECT_EQ(response.headers.count("x-echo"), 0u);
+  EXPECT_EQ(response.headers["x-safe"], "kept");
 }
 
 TEST_F(HttpServerTest, HeadHasNoBody) {
