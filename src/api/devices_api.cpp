@@ -122,6 +122,35 @@ void add_device_routes(http::Router& router, ApiContext& context) {
     if (!device) return tl::unexpected(device.error());
     return ok(device_json(*device));
   });
+  // D4 bulk edit: one change for many devices, a result per device. Devices that fail do not
+  // stop the others; nothing is changed on a device whose result is an error.
+  add_authenticated(router, context, "POST", "/api/v1/devices/bulk-config", [&context](const Actor& actor, const http::Request& request) -> Result<http::Response> {
+    auto body = parse_object(request, {"device_ids", "config"});
+    if (!body) return tl::unexpected(body.error());
+    if (!body->contains("device_ids") || !(*body)["device_ids"].is_array() || (*body)["device_ids"].empty())
+      return fail(Errc::invalid_argument, "must be a non-empty array of device ids", "device_ids");
+    const auto& ids = (*body)["device_ids"];
+    if (ids.size() > 10000) return fail(Errc::invalid_argument, "at most 10000 devices per request", "device_ids");
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (!ids[i].is_string()) return fail(Errc::invalid_argument, "must be a string", "device_ids[" + std::to_string(i) + "]");
+    }
+    if (!body->contains("config") || !(*body)["config"].is_object())
+      return fail(Errc::invalid_argument, "must be an object (JSON merge patch)", "config");
+    nlohmann::json results = nlohmann::json::array();
+    std::size_t failed = 0;
+    for (const auto& id : ids) {
+      auto device = context.devices.change_config(actor, id.get<std::string>(), (*body)["config"]);
+      if (device) {
+        results.push_back({{"id", device->id}, {"ok", true}, {"version", device->desired_version}});
+      } else {
+        failed++;
+        nlohmann::json r{{"id", id}, {"ok", false}, {"status", http::status_for(device.error().code)}, {"detail", device.error().message}};
+        if (!device.error().field.empty()) r["field"] = device.error().field;
+        results.push_back(r);
+      }
+    }
+    return ok({{"results", results}, {"succeeded", ids.size() - failed}, {"failed", failed}});
+  });
   add_authenticated(router, context, "POST", "/api/v1/devices/{id}/commands", [&context](const Actor& actor, const http::Request& request) -> Result<http::Response> {
     auto body = parse_object(request, {"type", "arguments"});
     if (!body) return tl::unexpected(body.error());

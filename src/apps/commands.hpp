@@ -11,6 +11,7 @@ namespace carillon::apps {
 struct UpOptions {
   std::filesystem::path state_dir = "var/carillon";
   int port_offset = 0;
+  std::string database;  // "" = SQLite in the state dir; or "postgresql:<conninfo>"
 };
 int run_up(const UpOptions& options, const std::atomic<bool>& stop);
 

@@ -38,7 +38,7 @@ int run_up(const UpOptions& options, const std::atomic<bool>& stop) {
   auto logger = log::get("up");
   SystemClock clock;
   SodiumRandom random;
-  auto installation = supervisor::prepare(options.state_dir, options.port_offset, clock, random);
+  auto installation = supervisor::prepare(options.state_dir, options.port_offset, clock, random, options.database);
   if (!installation) {
     std::cerr << "carillon up: " << installation.error().message << "\n";
     return 1;

@@ -62,7 +62,8 @@ std::vector<std::string> host_names() {
 
 }  // namespace
 
-Result<Installation> prepare(const fs::path& dir, int port_offset, const Clock& clock, Random& random) {
+Result<Installation> prepare(const fs::path& dir, int port_offset, const Clock& clock, Random& random,
+                             const std::string& database) {
   Installation in;
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -138,7 +139,7 @@ Result<Installation> prepare(const fs::path& dir, int port_offset, const Clock& 
   json serve{
       {"listen", {{"address", "127.0.0.1"}, {"port", in.ports.https}}},
       {"public_url", in.portal_url},
-      {"database", "sqlite:" + (in.dir / "carillon.db").string()},
+      {"database", database.empty() ? "sqlite:" + (in.dir / "carillon.db").string() : database},
       {"tls", {{"cert", (pki_dir / "server.pem").string()}, {"key", (pki_dir / "server.key").string()}}},
       {"pki", {{"ca_cert", in.ca_cert.string()}, {"ca_key", (pki_dir / "ca.key").string()}, {"crl", (pki_dir / "crl.pem").string()}}},
       {"tokens", {{"signing_key", (pki_dir / "jwt-signing.key").string()}, {"issuer", in.portal_url}, {"audience", "carillon"}}},

@@ -40,6 +40,8 @@ struct Installation {
 
 // Creates what is missing in `dir` (CA, certificates, broker config, serve.json) and returns the
 // layout. The ports of an existing installation are kept unless `offset` asks for others.
-Result<Installation> prepare(const std::filesystem::path& dir, int port_offset, const Clock& clock, Random& random);
+// `database` overrides the embedded SQLite default ("postgresql:<conninfo>"); "" keeps SQLite.
+Result<Installation> prepare(const std::filesystem::path& dir, int port_offset, const Clock& clock, Random& random,
+                             const std::string& database = {});
 
 }  // namespace carillon::supervisor
