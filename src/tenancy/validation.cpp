@@ -28,7 +28,10 @@ std::string lower(std::string_view s) {
 Status check_name(std::string_view name, const std::string& field) {
   auto first = name.find_first_not_of(' ');
   if (first == std::string_view::npos) return fail(Errc::invalid_argument, "must not be empty", field);
-  if (name.size() > 200) return fail(Errc::invalid_argument, "must be at most 200 characters", field);
+  // Characters, not bytes: a 200-character name in a non-Latin script takes 400-800 bytes.
+  auto characters =
+      std::count_if(name.begin(), name.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xc0) != 0x80; });
+  if (characters > 200) return fail(Errc::invalid_argument, "must be at most 200 characters", field);
   if (has_control(name)) return fail(Errc::invalid_argument, "must not contain control characters", field);
   return {};
 }
@@ -89,7 +92,11 @@ Result<std::string> detect_logo_type(std::string_view bytes) {
                     text.compare(start, 4, "<!--") == 0 || text.compare(start, 9, "<!doctype") == 0);
   if (svg == std::string::npos || !prolog_ok || text.find("</svg>") == std::string::npos)
     return fail(Errc::invalid_argument, "logo must be PNG, JPEG or SVG", "logo");
-  static const std::regex active("<script|javascript:|\\son[a-z]+\\s*=|<foreignobject|<!entity|xlink:href\\s*=\\s*[\"']?(?!#)|href\\s*=\\s*[\"']?(?!#)");
+  // Event handlers may follow "/" or a quote as well as whitespace (HTML parsers accept
+  // <svg/onload=...>). The href lookahead sits right after "=" so that no backtracking over
+  // optional quotes or spaces can let "#..." (a reference inside the document) count as external.
+  static const std::regex active(
+      "<script|javascript:|[\\s/\"']on[a-z]+\\s*=|<foreignobject|<!entity|href\\s*=(?!\\s*[\"']?\\s*#)");
   if (std::regex_search(text, active))
     return fail(Errc::invalid_argument, "SVG logos must not contain scripts, event handlers, entities or external links", "logo");
   return std::string("image/svg+xml");

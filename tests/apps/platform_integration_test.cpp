@@ -672,5 +672,177 @@ TEST_F(SharedPlatform, RevokedDeviceIsCutOffAndListedInTheCrl) {
   c.device->stop();
 }
 
+// An anonymous client on the claim listener with a fixed client id, speaking the claim protocol.
+class ClaimClient {
+ public:
+  ClaimClient(const Platform& platform, std::string client_id) : client_id_(std::move(client_id)) {
+    mqtt::ClientOptions o;
+    o.host = "127.0.0.1";
+    o.port = static_cast<unsigned short>(8884 + platform.port_offset());
+    o.client_id = client_id_;
+    o.ca_pem_file = platform.ca_file().string();
+    client_ = std::make_unique<mqtt::Client>(o);
+    client_->on_message([this](const std::string&, const std::string& payload, bool) {
+      std::lock_guard lock(mutex_);
+      answers_.push_back(json::parse(payload, nullptr, false));
+      changed_.notify_all();
+    });
+    if (auto s = client_->subscribe(devices::protocol::claim_topic(client_id_, "response")); !s)
+      throw std::runtime_error(s.error().message);
+    if (auto s = client_->connect(); !s) throw std::runtime_error(s.error().message);
+    if (auto s = client_->wait_connected(10s); !s) throw std::runtime_error(s.error().message);
+  }
+
+  // Sends one claim request with a real CSR for `serial` and returns the answer (null: none).
+  json claim(const std::string& code, const std::string& serial) {
+    auto key = pki::generate_private_key_pem().value();
+    auto csr = pki::make_csr_pem(key, serial).value();
+    json request{{"schema", devices::protocol::kSchema}, {"code", code}, {"csr", csr}, {"serial", serial},
+                 {"model", "MX-DS-1"}};
+    std::size_t seen = 0;
+    {
+      std::lock_guard lock(mutex_);
+      seen = answers_.size();
+    }
+    if (auto s = client_->publish(devices::protocol::claim_topic(client_id_, "request"), request.dump()); !s)
+      throw std::runtime_error(s.error().message);
+    std::unique_lock lock(mutex_);
+    if (!changed_.wait_for(lock, 10s, [&] { return answers_.size() > seen; })) return nullptr;
+    return answers_[seen];
+  }
+
+ private:
+  std::string client_id_;
+  std::unique_ptr<mqtt::Client> client_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<json> answers_;
+};
+
+// 7. Claim codes: used and unknown codes look alike; guessing is throttled per claim client.
+// (Expiry and CSR/serial mismatch: tests/apps/device_service_test.cpp, with a manual clock.)
+TEST_F(SharedPlatform, ClaimCodesUsedUnknownAndThrottled) {
+  auto& p = *platform_;
+  auto tenant = make_tenant(p, token_, "Claims Oy");
+  auto used = make_claim_code(p, token_, tenant.site);
+  auto spare = make_claim_code(p, token_, tenant.site);
+  auto suffix = random_.hex(4);
+
+  ClaimClient first(p, "claim-first-" + suffix);
+  auto ok = first.claim(used, "EMU-CLAIM1-" + suffix);
+  ASSERT_TRUE(ok.is_object());
+  ASSERT_EQ(ok.value("ok", false), true) << ok.dump();
+  EXPECT_FALSE(ok.value("device_id", "").empty());
+
+  ClaimClient guesser(p, "claim-guess-" + suffix);
+  auto reused = guesser.claim(used, "EMU-CLAIM2-" + suffix);
+  ASSERT_TRUE(reused.is_object());
+  EXPECT_EQ(reused["ok"], false);
+  auto message = reused["error"].value("message", "");
+  EXPECT_FALSE(message.empty()) << reused.dump();
+  EXPECT_EQ(reused["error"]["code"], "forbidden") << reused.dump();
+  for (int i = 2; i <= 5; ++i) {
+    auto unknown = guesser.claim("ZZZZ-ZZZZ-ZZZ" + std::to_string(i), "EMU-CLAIM2-" + suffix);
+    ASSERT_TRUE(unknown.is_object()) << "guess " << i;
+    EXPECT_EQ(unknown["ok"], false);
+    EXPECT_EQ(unknown["error"].value("message", ""), message) << "guess " << i << ": " << unknown.dump();
+  }
+  // Five failures: the sixth attempt is throttled, even with a valid code ...
+  auto throttled = guesser.claim(spare, "EMU-CLAIM2-" + suffix);
+  ASSERT_TRUE(throttled.is_object());
+  EXPECT_EQ(throttled["ok"], false);
+  EXPECT_EQ(throttled["error"]["code"], "throttled") << throttled.dump();
+  // ... which was not spent: another client can still use it.
+  ClaimClient other(p, "claim-other-" + suffix);
+  auto later = other.claim(spare, "EMU-CLAIM3-" + suffix);
+  ASSERT_TRUE(later.is_object());
+  EXPECT_EQ(later.value("ok", false), true) << later.dump();
+}
+
+// 9. The admin CLI: a session file, JSON on stdout, one "error:" line on stderr.
+TEST_F(SharedPlatform, AdminCliLoginCompaniesAndOneLineErrors) {
+  auto& p = *platform_;
+  auto session = dir_.path() / "cli" / "session.json";
+  std::vector<std::pair<std::string, std::string>> env = {{"CARILLON_SESSION", session.string()}};
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "admin");
+    return run_carillon(args, env, dir_.path());
+  };
+
+  auto login = run({"login", "--url", p.url(), "--ca", p.ca_file().string(), "--username", "admin", "--password",
+                    p.admin_password()});
+  ASSERT_EQ(login.exit_code, 0) << login.out << login.err;
+  struct stat info {};
+  ASSERT_EQ(::stat(session.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0600u);
+
+  auto wrong = run({"login", "--url", p.url(), "--ca", p.ca_file().string(), "--username", "admin", "--password", "nope"});
+  EXPECT_NE(wrong.exit_code, 0);
+  EXPECT_EQ(wrong.err.rfind("error:", 0), 0u) << wrong.err;
+
+  auto created = run({"companies", "create", "--name", "Cli Corp", "--attribute", "tier=gold"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  auto company = json::parse(created.out, nullptr, false);
+  ASSERT_TRUE(company.is_object()) << created.out;
+  EXPECT_EQ(company["name"], "Cli Corp");
+  EXPECT_EQ(company["attributes"]["tier"], "gold");
+
+  auto listed = run({"companies", "list"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  auto list = json::parse(listed.out, nullptr, false);
+  ASSERT_TRUE(list.is_object()) << listed.out;
+  EXPECT_TRUE(std::any_of(list["items"].begin(), list["items"].end(), [&](const json& c) { return c["id"] == company["id"]; }))
+      << listed.out;
+
+  auto project = run({"projects", "create", "--name", "Cli project", "--company", company["id"]});
+  ASSERT_EQ(project.exit_code, 0) << project.err;
+  auto project_id = json::parse(project.out)["id"].get<std::string>();
+  auto bad_zone = run({"sites", "create", "--name", "Cli site", "--project", project_id, "--time-zone", "Mars/Olympus"});
+  EXPECT_NE(bad_zone.exit_code, 0);
+  EXPECT_EQ(bad_zone.err.rfind("error:", 0), 0u) << bad_zone.err;
+  EXPECT_EQ(std::count(bad_zone.err.begin(), bad_zone.err.end(), '\n'), 1) << bad_zone.err;
+  EXPECT_NE(bad_zone.err.find("time_zone"), std::string::npos) << bad_zone.err;
+  EXPECT_TRUE(bad_zone.out.empty()) << bad_zone.out;
+}
+
+// 8. The broker dies: the supervisor restarts it, device and serve reconnect by themselves.
+TEST(BrokerRestart, DeviceAndServeReconnectAndConfigStillFlows) {
+  Platform p;
+  auto token = p.admin_token();
+  SodiumRandom random;
+  auto tenant = make_tenant(p, token, "Broker Kft");
+  auto code = make_claim_code(p, token, tenant.site);
+  auto device = start_device(p, p.state_dir() / ".." / "broker-device", code, random);
+  json found;
+  ASSERT_TRUE(eventually([&] {
+    found = device_by_serial(p, token, device->serial());
+    return found.is_object() && found["online"] == true && found["config"]["state"] == "applied";
+  }, 15s, 100ms)) << found.dump();
+  auto id = found["id"].get<std::string>();
+
+  auto pid_file = p.state_dir() / "mosquitto" / "mosquitto.pid";
+  auto old_pid = pid_from_file(pid_file);
+  ASSERT_GT(old_pid, 0);
+  ASSERT_EQ(::kill(old_pid, SIGKILL), 0);
+  EXPECT_TRUE(eventually([&] { return !device->connected(); }, 5s));
+  ASSERT_TRUE(eventually([&] {
+    auto pid = pid_from_file(pid_file);
+    return pid > 0 && pid != old_pid && process_alive(pid);
+  }, 10s));
+  ASSERT_TRUE(eventually([&] { return device->connected(); }, 20s, 100ms)) << "device did not reconnect";
+  ASSERT_TRUE(eventually([&] { return p.call("GET", "/readyz", "").status == 200; }, 20s, 100ms))
+      << "serve did not reconnect";
+  EXPECT_EQ(device_by_id(p, token, id)["online"], true);
+
+  auto changed = p.call("PATCH", "/api/v1/devices/" + id + "/config", token, json{{"screen", {{"brightness", 55}}}});
+  ASSERT_EQ(changed.status, 200) << changed.raw;
+  ASSERT_TRUE(eventually([&] {
+    found = device_by_id(p, token, id);
+    return found["config"]["applied_version"] == 2;
+  }, 15s, 100ms)) << found.dump();
+  EXPECT_EQ(device->config()["screen"]["brightness"], 55);
+  device->stop();
+}
+
 }  // namespace
 }  // namespace carillon::apps
