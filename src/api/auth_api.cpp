@@ -1,5 +1,7 @@
 // Login, token refresh, logout, the caller's own identity, and users.
 
+#include <algorithm>
+
 #include "api/context.hpp"
 #include "common/ids.hpp"
 
@@ -35,6 +37,11 @@ void add_auth_routes(http::Router& router, ApiContext& context) {
     auto password = required_string(*body, "password");
     if (!password) return tl::unexpected(password.error());
     auto tokens = context.auth.login(*username, *password, request.remote_address);
+    if (!tokens && tokens.error().code == Errc::throttled) {
+      // Retry-After says when the lock really ends (up to the whole window), not "1".
+      auto wait = context.auth.login_retry_after(*username, request.remote_address);
+      return http::problem(tokens.error(), static_cast<int>(std::max<std::int64_t>(wait, 1)));
+    }
     if (!tokens) return tl::unexpected(tokens.error());
     return ok(tokens_json(*tokens));
   });

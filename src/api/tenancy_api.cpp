@@ -138,10 +138,10 @@ void add_tenancy_routes(http::Router& router, ApiContext& context) {
   add_authenticated(router, context, "GET", "/api/v1/companies/{id}/logo", [&context](const Actor& actor, const http::Request& request) -> Result<http::Response> {
     auto logo = context.tenancy.logo(actor, request.params.at("id"));
     if (!logo) return tl::unexpected(logo.error());
-    // SVGs are served so that a browser opening them directly cannot run anything.
+    // SVGs are served so that a browser opening them directly cannot run anything. (The server
+    // adds X-Content-Type-Options: nosniff to every response; repeating it here doubled it.)
     return http::Response{200, logo->content_type, logo->bytes,
-                          {{"Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox"},
-                           {"X-Content-Type-Options", "nosniff"}}};
+                          {{"Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox"}}};
   });
 }
 

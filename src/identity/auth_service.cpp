@@ -59,13 +59,19 @@ AuthService::AuthService(UserRepository& users, AuditLog& audit, TokenSigner& si
   dummy_hash_ = std::move(*dummy);
 }
 
+std::int64_t AuthService::login_retry_after(const std::string& username, const std::string& source_address) {
+  std::int64_t wait = username_throttle_.retry_after(throttle_key(username));
+  const std::string source_key = throttle_key(source_address);
+  if (!source_key.empty()) wait = std::max(wait, source_throttle_.retry_after(source_key));
+  return wait;
+}
+
 Result<AuthService::Tokens> AuthService::login(const std::string& username, const std::string& password,
                                                const std::string& source_address) {
   const std::int64_t now = clock_.now();
   const std::string username_key = throttle_key(username);
   const std::string source_key = throttle_key(source_address);
-  std::int64_t wait = username_throttle_.retry_after(username_key);
-  if (!source_key.empty()) wait = std::max(wait, source_throttle_.retry_after(source_key));
+  const std::int64_t wait = login_retry_after(username, source_address);
   if (wait > 0) return fail(Errc::throttled, fmt::format("too many failed logins, try again in {} seconds", wait));
 
   // A name that cannot exist is not looked up, but costs the same Argon2 work as any other.

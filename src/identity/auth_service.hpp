@@ -48,6 +48,9 @@ class AuthService {
   // Audited as "auth.login" / "auth.login_failed"; throttled attempts are not, so a locked-out
   // attacker cannot fill the audit log. Repository failures pass through.
   Result<Tokens> login(const std::string& username, const std::string& password, const std::string& source_address);
+  // Seconds until login() stops answering Errc::throttled for this username and address; 0 when
+  // it would try now. For an honest Retry-After header.
+  std::int64_t login_retry_after(const std::string& username, const std::string& source_address);
 
   // Rotates: the presented token becomes used and a new one of the same family (valid 30 days
   // from now) is returned with a new access token. Presenting an already rotated token revokes

@@ -19,11 +19,11 @@ bool starts_with(const std::string& text, std::string_view prefix) { return text
 constexpr std::int64_t kMigrationLockKey = 0x6361726c6c6f6e;
 
 void configure_sqlite(soci::session& sql) {
-  sql << "PRAGMA foreign_keys = ON";
-  sql << "PRAGMA busy_timeout = 5000";
+  detail::exec(sql, "PRAGMA foreign_keys = ON");
+  detail::exec(sql, "PRAGMA busy_timeout = 5000");
   // NORMAL is durable across application crashes in WAL mode; only an OS crash can lose the
   // last transactions, and it avoids an fsync per commit.
-  sql << "PRAGMA synchronous = NORMAL";
+  detail::exec(sql, "PRAGMA synchronous = NORMAL");
 }
 
 }  // namespace
@@ -61,8 +61,8 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& url, int poo
         sql.open(soci::sqlite3, target);
         if (i == 0) {
           // WAL is a property of the file; set it once, before the other connections read.
-          std::string mode;
-          sql << "PRAGMA journal_mode = WAL", soci::into(mode);
+          detail::Query wal("PRAGMA journal_mode = WAL");
+          const std::string mode = detail::query_text(sql, wal).value_or("");
           if (mode != "wal") {
             return fail(Errc::unavailable, "sqlite refused WAL mode (got '" + mode + "')", "database_url");
           }
@@ -71,7 +71,7 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& url, int poo
       } else {
         sql.open(soci::postgresql, target);
         // libpq prints NOTICEs (e.g. "already exists, skipping") to stderr; keep logs clean.
-        sql << "SET client_min_messages = warning";
+        detail::exec(sql, "SET client_min_messages = warning");
       }
     }
     return std::unique_ptr<Database>(new Database(kind, std::move(pool)));
@@ -88,17 +88,20 @@ Status Database::migrate() {
     for (const Migration& migration : migrations()) {
       detail::Transaction tx(sql, kind_);
       if (kind_ == Backend::postgresql) {
-        sql << "SELECT pg_advisory_xact_lock(" + std::to_string(kMigrationLockKey) + ")";
+        detail::Query lock("SELECT pg_advisory_xact_lock(");
+        lock.bind(kMigrationLockKey) << ")";
+        detail::query_text(sql, lock);
       }
-      sql << "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";
-      std::int64_t found = 0;
+      detail::exec(sql, "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)");
       const std::int64_t version = migration.version;
-      sql << "SELECT COUNT(*) FROM schema_migrations WHERE version = :v", soci::use(version), soci::into(found);
-      if (found > 0) continue;  // rolled back: nothing was written
-      for (std::string_view statement : migration.statements) sql << std::string(statement);
-      const std::int64_t now = SystemClock().now();
-      sql << "INSERT INTO schema_migrations (version, applied_at) VALUES (:v, :at)", soci::use(version),
-          soci::use(now);
+      detail::Query applied("SELECT COUNT(*) FROM schema_migrations WHERE version = ");
+      applied.bind(version);
+      if (detail::query_int(sql, applied).value_or(0) > 0) continue;  // rolled back: nothing was written
+      for (std::string_view statement : migration.statements) detail::exec(sql, std::string(statement));
+      detail::Query record("INSERT INTO schema_migrations (version, applied_at) VALUES (");
+      record.bind(version) << ",";
+      record.bind(SystemClock().now()) << ")";
+      record.execute(sql);
       tx.commit();
     }
     return {};
@@ -108,19 +111,16 @@ Status Database::migrate() {
 Result<int> Database::schema_version() {
   return detail::guarded([&]() -> Result<int> {
     soci::session sql(*pool_);
-    std::int64_t version = 0;
-    soci::indicator ind = soci::i_ok;
-    sql << "SELECT MAX(version) FROM schema_migrations", soci::into(version, ind);
-    return ind == soci::i_ok ? static_cast<int>(version) : 0;
+    detail::Query q("SELECT MAX(version) FROM schema_migrations");
+    return static_cast<int>(detail::query_int(sql, q).value_or(0));
   });
 }
 
 Status Database::ping() {
   auto status = detail::guarded([&]() -> Status {
     soci::session sql(*pool_);
-    int one = 0;
-    sql << "SELECT 1", soci::into(one);
-    if (one != 1) return fail(Errc::unavailable, "database answered SELECT 1 with " + std::to_string(one));
+    detail::Query q("SELECT 1");
+    if (detail::query_int(sql, q) != 1) return fail(Errc::unavailable, "database did not answer SELECT 1");
     return {};
   });
   if (!status) return fail(Errc::unavailable, status.error().message);

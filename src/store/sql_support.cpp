@@ -26,13 +26,13 @@ Error translate(const soci::soci_error& error) {
 }
 
 Transaction::Transaction(soci::session& sql, Backend backend) : sql_(sql) {
-  sql_ << (backend == Backend::sqlite ? "BEGIN IMMEDIATE" : "BEGIN");
+  exec(sql_, backend == Backend::sqlite ? "BEGIN IMMEDIATE" : "BEGIN");
 }
 
 Transaction::~Transaction() {
   if (done_) return;
   try {
-    sql_ << "ROLLBACK";
+    exec(sql_, "ROLLBACK");
   } catch (const std::exception&) {
     // The transaction may already be gone (e.g. the connection broke); nothing left to undo.
   }
@@ -40,7 +40,7 @@ Transaction::~Transaction() {
 
 void Transaction::commit() {
   done_ = true;
-  sql_ << "COMMIT";
+  exec(sql_, "COMMIT");
 }
 
 Query& Query::bind(std::string value) {
@@ -75,6 +75,37 @@ std::int64_t Query::execute(soci::session& sql) {
   st.define_and_bind();
   st.execute(true);
   return st.get_affected_rows();
+}
+
+void exec(soci::session& sql, const std::string& text) {
+  Query query(text);
+  query.execute(sql);
+}
+
+namespace {
+
+template <class T>
+std::optional<T> first_value(soci::session& sql, Query& query) {
+  struct Row {
+    T value{};
+    soci::indicator indicator = soci::i_null;
+    void bind(soci::statement& st) { st.exchange(soci::into(value, indicator)); }
+  } row;
+  std::optional<T> out;
+  query.each(sql, row, [&] {
+    if (!out && row.indicator == soci::i_ok) out = row.value;
+  });
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::int64_t> query_int(soci::session& sql, Query& query) {
+  return first_value<std::int64_t>(sql, query);
+}
+
+std::optional<std::string> query_text(soci::session& sql, Query& query) {
+  return first_value<std::string>(sql, query);
 }
 
 void bind_list(Query& query, const std::vector<std::string>& values) {

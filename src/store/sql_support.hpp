@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -87,6 +88,14 @@ class Query {
   std::deque<std::int64_t> ints_;
   std::vector<std::pair<bool, std::size_t>> order_;  // (is_string, index)
 };
+
+// Statements go through soci::statement only, never `session << ...`: the latter's
+// ref_counted_statement has no exported typeinfo in Debian's SOCI 4.0.3, so anything using it
+// fails to link under -fsanitize=vptr (part of the CI sanitizer build).
+void exec(soci::session& sql, const std::string& text);
+// The first column of the first row; nullopt when there is no row or it is NULL.
+std::optional<std::int64_t> query_int(soci::session& sql, Query& query);
+std::optional<std::string> query_text(soci::session& sql, Query& query);
 
 // Appends "(:p1,:p2,...)" for an IN list; `values` must not be empty.
 void bind_list(Query& query, const std::vector<std::string>& values);

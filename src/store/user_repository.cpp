@@ -163,9 +163,8 @@ Result<Page<User>> SqlUserRepository::list(const std::string& company_id, const 
 Result<std::int64_t> SqlUserRepository::count() {
   return detail::guarded([&]() -> Result<std::int64_t> {
     soci::session sql(db_.pool());
-    std::int64_t n = 0;
-    sql << "SELECT COUNT(*) FROM users", soci::into(n);
-    return n;
+    Query q("SELECT COUNT(*) FROM users");
+    return detail::query_int(sql, q).value_or(0);
   });
 }
 

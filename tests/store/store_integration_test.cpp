@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <memory>
 #include <set>
 #include <string>
@@ -913,9 +912,9 @@ TEST_P(StoreTest, SqlMetacharactersInIdsAreData) {
   EXPECT_EQ(audit_->list(filter)->items.size(), 1u);
 }
 
-// ---- Performance ------------------------------------------------------------------------
+// ---- Filters on a larger fleet (speed is measured in bench/, not here) -------------------
 
-TEST_P(StoreTest, FilteredDevicePageOf50IsFastWith10000Devices) {
+TEST_P(StoreTest, FilteredDevicePagesOnALargerFleetAreExact) {
   Node acme = company("Acme");
   Node other = company("Other");
   std::vector<Node> sites;
@@ -923,33 +922,28 @@ TEST_P(StoreTest, FilteredDevicePageOf50IsFastWith10000Devices) {
     Node project = child(NodeKind::project, *c);
     for (int s = 0; s < 5; ++s) sites.push_back(child(NodeKind::site, project));
   }
-  for (int i = 0; i < 10'000; ++i) {
+  for (int i = 0; i < 2'000; ++i) {
     const Node& site = sites[static_cast<std::size_t>(i) % sites.size()];
     Device d = claimed(site, "PERF-" + std::to_string(i));
     if (i % 3 == 0) {
       ASSERT_TRUE(devices_->set_online(d.serial, true, 900));
     }
   }
-  std::vector<double> millis;
-  for (int round = 0; round < 200; ++round) {
+  for (int round = 0; round < 6; ++round) {
     DeviceFilter f;
     f.company_id = acme.id;
     if (round % 2) f.site_id = sites[static_cast<std::size_t>(round) % 5].id;
     f.online = round % 3 == 0;
     f.page.limit = 50;
-    const auto start = std::chrono::steady_clock::now();
     auto page = devices_->list(f);
-    const auto elapsed = std::chrono::steady_clock::now() - start;
     ASSERT_TRUE(page);
     ASSERT_EQ(page->items.size(), 50u);
-    millis.push_back(std::chrono::duration<double, std::milli>(elapsed).count());
+    for (const auto& d : page->items) {
+      EXPECT_EQ(d.company_id, acme.id);
+      EXPECT_EQ(d.online, *f.online);
+      if (!f.site_id.empty()) EXPECT_EQ(d.site_id, f.site_id);
+    }
   }
-  std::sort(millis.begin(), millis.end());
-  const double p50 = millis[99];
-  const double p99 = millis[197];
-  RecordProperty("p50_ms", std::to_string(p50));
-  RecordProperty("p99_ms", std::to_string(p99));
-  EXPECT_LE(p99, 20.0) << "p99 " << p99 << " ms";
 }
 
 std::string backend_name(const ::testing::TestParamInfo<Backend>& info) {

@@ -23,7 +23,7 @@ const unsigned char kPngBytes[] = {
 const std::string kPng(reinterpret_cast<const char*>(kPngBytes), sizeof kPngBytes);
 const std::string kJpeg("\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9", 22);
 const std::string kCleanSvg =
-    R"(<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><rect width="10" height="10" fill="#1e90ff"/></svg>)";
+    R"~(<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><rect width="10" height="10" fill="#1e90ff"/></svg>)~";
 
 void expect_invalid(const Status& s, const std::string& field) {
   ASSERT_FALSE(s) << "expected a rejection for field " << field;
@@ -178,12 +178,12 @@ TEST(DetectLogoType, DetectsPngJpegAndCleanSvgFromTheBytes) {
   expect_type("<!-- Acme logo -->\n" + kCleanSvg, "image/svg+xml");
   expect_type("<SVG xmlns=\"http://www.w3.org/2000/svg\"><circle r=\"4\"/></SVG>", "image/svg+xml");
   // References inside the document are not external links.
-  expect_type(R"(<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink">)"
-              R"(<defs><circle id="c" r="2"/></defs><use href="#c"/><use xlink:href="#c"/>)"
-              R"(<use href = '#c'/></svg>)",
+  expect_type(R"~(<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink">)~"
+              R"~(<defs><circle id="c" r="2"/></defs><use href="#c"/><use xlink:href="#c"/>)~"
+              R"~(<use href = '#c'/></svg>)~",
               "image/svg+xml");
   // Attribute names that merely start with "on" inside a word are fine.
-  expect_type(R"(<svg xmlns="http://www.w3.org/2000/svg"><text font-family="Montserrat" opacity="0.5">Bonjour</text></svg>)",
+  expect_type(R"~(<svg xmlns="http://www.w3.org/2000/svg"><text font-family="Montserrat" opacity="0.5">Bonjour</text></svg>)~",
               "image/svg+xml");
 }
 
@@ -200,24 +200,24 @@ TEST(DetectLogoType, RejectsWhatIsNotAnImage) {
 
 TEST(DetectLogoType, RejectsScriptableSvg) {
   const std::vector<std::string> hostile = {
-      R"(<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>)",
-      R"(<svg xmlns="http://www.w3.org/2000/svg"><SCRIPT type="text/ecmascript">alert(1)</SCRIPT></svg>)",
-      R"(<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><rect/></svg>)",
-      R"(<svg xmlns="http://www.w3.org/2000/svg"><rect ONCLICK = "alert(1)"/></svg>)",
+      R"~(<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>)~",
+      R"~(<svg xmlns="http://www.w3.org/2000/svg"><SCRIPT type="text/ecmascript">alert(1)</SCRIPT></svg>)~",
+      R"~(<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><rect/></svg>)~",
+      R"~(<svg xmlns="http://www.w3.org/2000/svg"><rect ONCLICK = "alert(1)"/></svg>)~",
       "<svg xmlns=\"http://www.w3.org/2000/svg\"\nonload=\"alert(1)\"></svg>",
       "<svg xmlns=\"http://www.w3.org/2000/svg\"\tonmouseover='alert(1)'></svg>",
       // No whitespace before the handler: HTML parsers accept "/" as an attribute separator.
-      R"(<svg/onload=alert(1)></svg>)",
-      R"(<svg xmlns="http://www.w3.org/2000/svg"><a href="javascript:alert(1)"><rect/></a></svg>)",
-      R"(<svg xmlns="http://www.w3.org/2000/svg"><a xlink:href="JavaScript:alert(1)"><rect/></a></svg>)",
-      R"(<svg xmlns="http://www.w3.org/2000/svg"><image href="https://evil.example/track.png"/></svg>)",
-      R"(<svg xmlns="http://www.w3.org/2000/svg"><use xlink:href="http://evil.example/x.svg#a"/></svg>)",
-      R"(<svg xmlns="http://www.w3.org/2000/svg"><use href = "data:image/svg+xml;base64,PHN2Zz48L3N2Zz4="/></svg>)",
-      R"(<svg xmlns="http://www.w3.org/2000/svg"><image href=//evil.example/x.png /></svg>)",
+      R"~(<svg/onload=alert(1)></svg>)~",
+      R"~(<svg xmlns="http://www.w3.org/2000/svg"><a href="javascript:alert(1)"><rect/></a></svg>)~",
+      R"~(<svg xmlns="http://www.w3.org/2000/svg"><a xlink:href="JavaScript:alert(1)"><rect/></a></svg>)~",
+      R"~(<svg xmlns="http://www.w3.org/2000/svg"><image href="https://evil.example/track.png"/></svg>)~",
+      R"~(<svg xmlns="http://www.w3.org/2000/svg"><use xlink:href="http://evil.example/x.svg#a"/></svg>)~",
+      R"~(<svg xmlns="http://www.w3.org/2000/svg"><use href = "data:image/svg+xml;base64,PHN2Zz48L3N2Zz4="/></svg>)~",
+      R"~(<svg xmlns="http://www.w3.org/2000/svg"><image href=//evil.example/x.png /></svg>)~",
       "<?xml version=\"1.0\"?>\n<!DOCTYPE svg [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]>\n"
-      R"(<svg xmlns="http://www.w3.org/2000/svg"><text>&xxe;</text></svg>)",
+      R"~(<svg xmlns="http://www.w3.org/2000/svg"><text>&xxe;</text></svg>)~",
       "<!DOCTYPE svg [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;&lol;\">]><svg>&lol2;</svg>",
-      R"(<svg xmlns="http://www.w3.org/2000/svg"><foreignObject><iframe src="x"/></foreignObject></svg>)",
+      R"~(<svg xmlns="http://www.w3.org/2000/svg"><foreignObject><iframe src="x"/></foreignObject></svg>)~",
   };
   for (const auto& svg : hostile) expect_rejected(svg);
 }
