@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <benchmark/benchmark.h>
+#include <fmt/format.h>
 
 #include "common/clock.hpp"
 #include "common/ids.hpp"
@@ -78,8 +79,8 @@ struct Fleet {
     };
     company = node(tenancy::NodeKind::company, "", "Bench");
     for (int p = 0; p < 2; ++p) {
-      projects.push_back(node(tenancy::NodeKind::project, company, "P" + std::to_string(p)));
-      for (int s = 0; s < 5; ++s) sites.push_back(node(tenancy::NodeKind::site, projects.back(), "S" + std::to_string(s)));
+      projects.push_back(node(tenancy::NodeKind::project, company, fmt::format("P{}", p)));
+      for (int s = 0; s < 5; ++s) sites.push_back(node(tenancy::NodeKind::site, projects.back(), fmt::format("S{}", s)));
     }
     for (int i = 0; i < kDevices; ++i) seed(i);
     devices::DeviceFilter f;
@@ -108,7 +109,7 @@ struct Fleet {
     d.serial = serial;
     d.company_id = company;
     d.site_id = code.site_id;
-    d.name = "Door " + std::to_string(i);
+    d.name = fmt::format("Door {}", i);
     d.role = "door-station";
     d.model = "MX-DS-1";
     d.capabilities = nlohmann::json::array({"audio", "video", "door-opener"});

@@ -101,7 +101,10 @@ int main(int argc, char** argv) {
   dev_cmd->add_option("--hardware-revision", dev.hardware_revision)->capture_default_str();
   dev_cmd->add_option("--firmware-version", dev.firmware_version)->capture_default_str();
   dev_cmd->add_option("--count", dev.count, "Number of emulated devices in this process")->capture_default_str();
-  dev_cmd->add_option("--keepalive", dev.keepalive_seconds, "MQTT keepalive in seconds")->capture_default_str();
+  // libmosquitto refuses keepalives below 5 s (other than 0, which we do not want either).
+  dev_cmd->add_option("--keepalive", dev.keepalive_seconds, "MQTT keepalive in seconds (5..65535)")
+      ->check(CLI::Range(5, 65535))
+      ->capture_default_str();
   dev_cmd->callback([&] {
     if (!claim_code.empty()) dev.claim_codes.push_back(claim_code);
     if (!claim_file.empty()) {

@@ -221,7 +221,9 @@ void EmulatedDevice::reboot() {
     std::lock_guard lock(link_mutex_);
     old = std::move(client_);
   }
-  old.reset();  // drops the link without a goodbye, like a power cycle; the will says offline
+  // Drops the link without a goodbye, like a power cycle: the broker publishes the will (offline).
+  if (old) old->disconnect_with_will();
+  old.reset();
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   restarts_++;
   if (auto s = connect(); !s) log::get("device")->warn("serial={} did not come back after restart: {}", serial_, s.error().message);

@@ -208,13 +208,17 @@ Status Client::subscribe(const std::string& filter, int qos) {
   return {};
 }
 
-void Client::disconnect() {
+void Client::disconnect() { close(MQTT_RC_NORMAL_DISCONNECTION); }
+
+void Client::disconnect_with_will() { close(MQTT_RC_DISCONNECT_WITH_WILL_MSG); }
+
+void Client::close(int reason) {
   {
     std::lock_guard lock(mutex_);
     if (!started_) return;
     started_ = false;
   }
-  mosquitto_disconnect_v5(mosq_, MQTT_RC_NORMAL_DISCONNECTION, nullptr);
+  mosquitto_disconnect_v5(mosq_, reason, nullptr);
   mosquitto_loop_stop(mosq_, false);
   ConnectionHandler handler;
   {

@@ -97,11 +97,15 @@ class Client {
   // Clean MQTT DISCONNECT (no will) and stops the network thread; calls on_connection(false)
   // on the caller's thread if it was connected. Idempotent; connect() may be called again.
   void disconnect();
+  // Like disconnect(), but the DISCONNECT asks the broker to publish the will (MQTT 5 reason
+  // 0x04), as when the connection is lost: for emulating a power cut.
+  void disconnect_with_will();
 
  private:
   struct Callbacks;
   friend struct Callbacks;
 
+  void close(int reason);
   void handle_connect(int rc);
   void handle_disconnect(int rc);
   void handle_ack(int mid, int reason);

@@ -340,7 +340,13 @@ Status SqlDeviceRepository::set_desired_config(const std::string& id, const nloh
     detail::Transaction tx(sql, db_.kind());
     Query q("UPDATE devices SET desired_config = ");
     q.bind(config.dump()) << ", desired_version = ";
-    q.bind(version) << ", updated_at = ";
+    q.bind(version) << ", ";
+    // The document's name is the device's name: a rename is a config change.
+    if (config.is_object() && config.contains("name") && config["name"].is_string()) {
+      q << "name = ";
+      q.bind(config["name"].get<std::string>()) << ", ";
+    }
+    q << "updated_at = ";
     q.bind(at) << " WHERE id = ";
     q.bind(id) << " AND desired_version = ";
     q.bind(version - 1);

@@ -668,6 +668,14 @@ TEST_F(ApiIntegrationTest, AnotherTenantsObjectsLookExactlyLikeMissingOnes) {
   EXPECT_EQ(codes.json_body["items"][0]["id"], code_id);
   for (const auto& e : audit_events("company_id=" + a)) EXPECT_NE(e["actor"], b_admin_id) << e.dump();
   EXPECT_TRUE(audit_events("company_id=" + b + "&action=auth.login").size() >= 1u);
+  auto user_created = audit_events("action=user.create&target_id=" + b_admin_id);
+  ASSERT_EQ(user_created.size(), 1u);
+  EXPECT_EQ(user_created[0]["actor"], admin_id_);
+  EXPECT_EQ(user_created[0]["company_id"], b);
+  auto code_created = audit_events("action=claim_code.create&target_id=" + code_id);
+  ASSERT_EQ(code_created.size(), 1u);
+  EXPECT_EQ(code_created[0]["actor"], admin_id_);
+  EXPECT_EQ(code_created[0]["company_id"], a);
 
   // B's admin can work in B.
   auto b_site = create("sites", {{"name", "B site"}, {"project_id", b_project}, {"time_zone", "UTC"}}, b_token);
