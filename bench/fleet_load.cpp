@@ -12,6 +12,7 @@
 //
 // Usage: fleet_load [--devices N] [--list-devices M] [--database sqlite|postgresql]
 //                   [--concurrency K] [--requests R] [--bulk-rounds B] [--phases claim,bulk,memory,list]
+//                   [--verbose]
 // Progress goes to stderr; a JSON document with every figure goes to stdout.
 
 #include <arpa/inet.h>
@@ -80,6 +81,7 @@ struct Options {
   int concurrency = 8;
   int requests = 200;
   int bulk_rounds = 3;
+  bool verbose = false;  // library logs at info level instead of warn
   std::set<std::string> phases = {"claim", "bulk", "memory", "list"};
 };
 
@@ -97,6 +99,7 @@ Options parse_options(int argc, char** argv) {
     else if (a == "--concurrency") o.concurrency = std::stoi(value());
     else if (a == "--requests") o.requests = std::stoi(value());
     else if (a == "--bulk-rounds") o.bulk_rounds = std::stoi(value());
+    else if (a == "--verbose") o.verbose = true;
     else if (a == "--phases") {
       o.phases.clear();
       std::stringstream list(value());
@@ -110,6 +113,9 @@ Options parse_options(int argc, char** argv) {
   if (o.phases.count("bulk") && !o.phases.count("claim")) throw std::invalid_argument("bulk needs the claim phase");
   return o;
 }
+
+struct HostArgs;
+HostArgs parse_host_args(int argc, char** argv);
 
 // Percentiles by nearest rank.
 json summary(std::vector<double> samples) {
@@ -381,11 +387,170 @@ std::string create_node(Session& api, const std::string& collection, const json&
 }
 
 // ---------------------------------------------------------------------------------------------
+// Emulated devices live in "host" processes of at most kDevicesPerHost each: every libmosquitto
+// client holds three descriptors (socket + wake-up socket pair) and its threaded loop uses
+// select(), which cannot watch descriptors >= FD_SETSIZE (1024). One process therefore stalls
+// at about 340 connected devices (measured: BENCHMARKS.md). A host is this binary run with
+// --host-devices; it answers one-line commands on stdin with one line on stdout.
+constexpr int kDevicesPerHost = 250;
+
+struct HostArgs {
+  int first = 0;
+  int count = 0;
+  std::string url;
+  fs::path ca;
+  fs::path dir;
+  fs::path codes;  // one claim code per line for devices first..first+count-1; "" = reconnect
+  int concurrency = 2;
+};
+
+std::unique_ptr<emulator::EmulatedDevice> make_device(const HostArgs& a, int i, const std::string& code, Random& random) {
+  emulator::DeviceOptions o;
+  o.platform_url = a.url;
+  o.ca_file = a.ca;
+  o.state_dir = a.dir / std::to_string(i);
+  o.claim_code = code;
+  char serial[32];
+  std::snprintf(serial, sizeof serial, "BENCH-%06d", i);
+  o.serial = serial;
+  o.claim_timeout = std::chrono::milliseconds(60000);
+  return std::make_unique<emulator::EmulatedDevice>(o, random);
+}
+
+// The host side: start (claim or reconnect) the slice, report, then serve queries until "stop".
+int run_host(const HostArgs& a) {
+  spdlog::set_level(spdlog::level::warn);
+  mqtt::Library mqtt_library;
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  SodiumRandom random;
+  std::vector<std::string> codes(static_cast<std::size_t>(a.count));
+  if (!a.codes.empty()) {
+    std::ifstream in(a.codes);
+    std::string line;
+    for (int i = 0; i < a.first + a.count && std::getline(in, line); ++i) {
+      if (i >= a.first) codes[static_cast<std::size_t>(i - a.first)] = line;
+    }
+  }
+  std::vector<std::unique_ptr<emulator::EmulatedDevice>> devices(static_cast<std::size_t>(a.count));
+  std::mutex m;
+  std::vector<double> latencies;
+  std::vector<std::string> errors, fatal;
+  parallel_for(a.count, a.concurrency, [&](int k) {
+    auto& device = devices[static_cast<std::size_t>(k)];
+    const auto& code = codes[static_cast<std::size_t>(k)];
+    auto t = Steady::now();
+    device = make_device(a, a.first + k, code, random);
+    auto s = device->start();
+    // A failed attempt is retried (the code is still unused) and counted in the report.
+    for (int attempt = 1; !s && attempt < 3; ++attempt) {
+      {
+        std::lock_guard lock(m);
+        errors.push_back(s.error().message);
+      }
+      device = make_device(a, a.first + k, code, random);
+      s = device->start();
+    }
+    double ms = ms_since(t);
+    std::lock_guard lock(m);
+    latencies.push_back(ms);
+    if (!s) fatal.push_back(s.error().message);
+  });
+  json started{{"latencies", latencies}, {"retries", errors.size()}, {"fatal", fatal.size()},
+               {"first_error", errors.empty() ? std::string() : errors.front()}};
+  std::cout << started.dump() << std::endl;
+  for (std::string line; std::getline(std::cin, line);) {
+    std::stringstream command(line);
+    std::string verb;
+    long long arg = 0;
+    command >> verb >> arg;
+    long long n = 0;
+    if (verb == "connected") {
+      for (auto& d : devices) n += d && d->connected() ? 1 : 0;
+    } else if (verb == "applied") {
+      for (auto& d : devices) n += d && d->applied_config_version() >= arg ? 1 : 0;
+    } else if (verb == "volume") {
+      for (auto& d : devices) n += d && d->config()["audio"]["speaker_volume"] == arg ? 1 : 0;
+    } else if (verb == "rss") {
+      n = rss_kib(::getpid());
+    } else if (verb == "stop") {
+      parallel_for(a.count, a.concurrency, [&](int k) { devices[static_cast<std::size_t>(k)].reset(); });
+      std::cout << "0" << std::endl;
+      break;
+    }
+    std::cout << n << std::endl;
+  }
+  curl_global_cleanup();
+  return 0;
+}
+
+// The driver's end of one host process.
+class Host {
+ public:
+  explicit Host(const HostArgs& a) {
+    int to_child[2], from_child[2];
+    if (::pipe(to_child) != 0 || ::pipe(from_child) != 0) throw std::runtime_error("pipe failed");
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+      ::dup2(to_child[0], 0);
+      ::dup2(from_child[1], 1);
+      ::close(to_child[0]);
+      ::close(to_child[1]);
+      ::close(from_child[0]);
+      ::close(from_child[1]);
+      std::vector<std::string> args = {"fleet_load",         "--host-devices",     std::to_string(a.first),
+                                       std::to_string(a.count), "--url",          a.url,
+                                       "--ca",               a.ca.string(),      "--dir",
+                                       a.dir.string(),       "--concurrency",    std::to_string(a.concurrency),
+                                       "--codes",            a.codes.string()};
+      std::vector<char*> argv;
+      for (auto& s : args) argv.push_back(s.data());
+      argv.push_back(nullptr);
+      ::execv("/proc/self/exe", argv.data());
+      _exit(127);
+    }
+    ::close(to_child[0]);
+    ::close(from_child[1]);
+    to_ = ::fdopen(to_child[1], "w");
+    from_ = ::fdopen(from_child[0], "r");
+  }
+  ~Host() {
+    if (pid_ > 0) {
+      (void)ask("stop");
+      std::fclose(to_);
+      std::fclose(from_);
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+    }
+  }
+  Host(const Host&) = delete;
+  Host& operator=(const Host&) = delete;
+
+  // The line the host prints once its devices are started.
+  json started() { return json::parse(read_line()); }
+  long long ask(const std::string& command) {
+    std::fprintf(to_, "%s\n", command.c_str());
+    std::fflush(to_);
+    return std::stoll(read_line());
+  }
+  pid_t pid() const { return pid_; }
+
+ private:
+  std::string read_line() {
+    std::string line;
+    for (int c = std::fgetc(from_); c != EOF && c != '\n'; c = std::fgetc(from_)) line.push_back(static_cast<char>(c));
+    if (line.empty()) throw std::runtime_error("device host " + std::to_string(pid_) + " ended");
+    return line;
+  }
+
+  pid_t pid_ = -1;
+  FILE* to_ = nullptr;
+  FILE* from_ = nullptr;
+};
+
 class Fleet {
  public:
-  Fleet(const Options& options, UpProcess& up, const fs::path& dir, Random& random)
-      : options_(options), up_(up), dir_(dir / "devices"), random_(random) {}
-  ~Fleet() { stop_all(); }
+  Fleet(const Options& options, UpProcess& up, const fs::path& dir) : options_(options), up_(up), dir_(dir) {}
 
   json claim(Session& api) {
     auto company = create_node(api, "companies", {{"name", "Fleet bench"}});
@@ -394,51 +559,73 @@ class Fleet {
 
     const int n = options_.devices;
     progress("creating " + std::to_string(n) + " claim codes");
-    std::vector<std::string> codes;
     auto t_codes = Steady::now();
-    for (int i = 0; i < n; ++i) {
-      codes.push_back(api.expect("POST", "/api/v1/claim-codes", {{"site_id", site_}, {"role", "door-station"}}, 201)["code"]
-                          .get<std::string>());
+    {
+      std::ofstream codes(dir_ / "codes.txt");
+      for (int i = 0; i < n; ++i) {
+        codes << api.expect("POST", "/api/v1/claim-codes", {{"site_id", site_}, {"role", "door-station"}}, 201)["code"]
+                     .get<std::string>()
+              << "\n";
+      }
     }
     double codes_ms = ms_since(t_codes);
 
-    auto before = memory_snapshot(up_);
-    progress("claiming " + std::to_string(n) + " devices with " + std::to_string(options_.concurrency) + " threads");
-    devices_.resize(static_cast<std::size_t>(n));
-    for (int i = 0; i < n; ++i) devices_[static_cast<std::size_t>(i)] = make_device(i, codes[static_cast<std::size_t>(i)]);
-    std::mutex m;
-    std::vector<double> latencies;
-    std::vector<std::string> errors;
-    auto t0 = Steady::now();
-    parallel_for(n, options_.concurrency, [&](int i) {
+    // `carillon up` is ready once serve is on the main broker, but the claim broker's bridge
+    // may connect seconds later and claim requests sent before are lost (BENCHMARKS.md). One
+    // untimed warm-up claim, retried, makes sure the claim path is up before the clock runs.
+    int warmup_attempts = 0;
+    double warmup_ms = 0;
+    {
+      SodiumRandom random;
+      HostArgs a;
+      a.url = up_.url();
+      a.ca = up_.ca_file();
+      a.dir = dir_ / "warmup";
+      auto warmup_site = create_node(api, "sites", {{"name", "Warm-up"}, {"project_id", project}, {"time_zone", "Europe/Zurich"}});
+      auto code = api.expect("POST", "/api/v1/claim-codes", {{"site_id", warmup_site}, {"role", "door-station"}}, 201)["code"].get<std::string>();
       auto t = Steady::now();
-      auto s = devices_[static_cast<std::size_t>(i)]->start();
-      double ms = ms_since(t);
-      std::lock_guard lock(m);
-      latencies.push_back(ms);
-      if (!s) errors.push_back(s.error().message);
-    });
+      for (Status s = fail(Errc::unavailable, "not tried"); !s && warmup_attempts < 30; ++warmup_attempts) {
+        emulator::DeviceOptions o;
+        o.platform_url = a.url;
+        o.ca_file = a.ca;
+        o.state_dir = a.dir;
+        o.claim_code = code;
+        o.serial = "BENCH-WARMUP";
+        o.claim_timeout = std::chrono::milliseconds(2000);
+        emulator::EmulatedDevice warmup(o, random);
+        s = warmup.start();
+      }
+      warmup_ms = ms_since(t);
+    }
+
+    auto before = memory_snapshot(up_);
+    progress("claiming " + std::to_string(n) + " devices in " + std::to_string(host_count()) + " host processes, " +
+             std::to_string(options_.concurrency) + " at a time");
+    auto t0 = Steady::now();
+    auto started = start_hosts(dir_ / "codes.txt");
     double claimed_ms = ms_since(t0);
-    if (!errors.empty()) throw std::runtime_error(std::to_string(errors.size()) + " claims failed, first: " + errors.front());
-    bool connected = wait_until(std::chrono::seconds(120), std::chrono::milliseconds(5), [&] { return connected_count() == n; });
+    bool connected = wait_until(std::chrono::seconds(120), std::chrono::milliseconds(5), [&] { return sum("connected") == n; });
     double connected_ms = ms_since(t0);
-    std::size_t online = 0;
     bool recorded = wait_until(std::chrono::seconds(120), std::chrono::milliseconds(100), [&] {
-      online = all_devices(api, "site_id=" + site_ + "&online=true").size();
-      return online == static_cast<std::size_t>(n);
+      return all_devices(api, "site_id=" + site_ + "&online=true").size() == static_cast<std::size_t>(n);
     });
     double online_ms = ms_since(t0);
     std::this_thread::sleep_for(std::chrono::seconds(1));
     return {{"devices", n},
+            {"host_processes", host_count()},
             {"concurrency", options_.concurrency},
             {"claim_codes_created_ms", std::round(codes_ms)},
             {"all_claimed_ms", std::round(claimed_ms)},
             {"all_connected_ms", connected ? json(std::round(connected_ms)) : json(nullptr)},
             {"all_online_in_api_ms", recorded ? json(std::round(online_ms)) : json(nullptr)},
+            {"warmup_claim_attempts", warmup_attempts},
+            {"warmup_claim_ms", std::round(warmup_ms)},
             {"claims_per_second", std::round(n / (claimed_ms / 1000.0) * 10) / 10},
-            {"per_device_start", summary(latencies)},
+            {"failed_attempts_retried", started["retries"]},
+            {"first_failure", started["first_error"]},
+            {"per_device_start", summary(started["latencies"].get<std::vector<double>>())},
             {"rss_before", before},
-            {"rss_after", memory_snapshot(up_)}};
+            {"rss_after", snapshot()}};
   }
 
   json bulk(Session& api, int round) {
@@ -458,62 +645,48 @@ class Fleet {
     if (result["failed"].get<int>() != 0) throw std::runtime_error("bulk-config failures: " + reply.body.substr(0, 500));
     std::int64_t target = INT64_MAX;
     for (auto& r : result["results"]) target = std::min(target, r["version"].get<std::int64_t>());
-    auto applied_everywhere = [&] {
-      for (auto& d : devices_) {
-        if (d->applied_config_version() < target) return false;
-      }
-      return true;
-    };
-    bool applied = wait_until(std::chrono::seconds(120), std::chrono::milliseconds(1), applied_everywhere);
+    bool applied = wait_until(std::chrono::seconds(120), std::chrono::milliseconds(2),
+                              [&] { return sum("applied " + std::to_string(target)) == n; });
     double applied_ms = ms_since(t0);
-    int last_seen_applied = 0;
     bool recorded = wait_until(std::chrono::seconds(120), std::chrono::milliseconds(50), [&] {
-      last_seen_applied = 0;
+      int done = 0;
       for (auto& d : all_devices(api, "site_id=" + site_)) {
-        if (d["config"]["applied_version"].get<std::int64_t>() >= target) ++last_seen_applied;
+        if (d["config"]["applied_version"].get<std::int64_t>() >= target) ++done;
       }
-      return last_seen_applied == n;
+      return done == n;
     });
     double recorded_ms = ms_since(t0);
-    int volume_ok = 0;
-    for (auto& d : devices_) volume_ok += d->config()["audio"]["speaker_volume"] == volume ? 1 : 0;
     return {{"round", round},
             {"devices", n},
             {"target_version", target},
             {"http_response_ms", std::round(response_ms)},
             {"all_devices_applied_ms", applied ? json(std::round(applied_ms)) : json(nullptr)},
             {"all_acks_recorded_ms", recorded ? json(std::round(recorded_ms)) : json(nullptr)},
-            {"devices_with_new_value", volume_ok}};
+            {"devices_with_new_value", sum("volume " + std::to_string(volume))}};
   }
 
   json memory(Session& api) {
     const int n = options_.devices;
     progress("memory: disconnecting all devices, restarting the platform");
-    stop_all();
+    hosts_.clear();
     std::this_thread::sleep_for(std::chrono::seconds(2));
-    auto after_disconnect = memory_snapshot(up_);
+    auto after_disconnect = snapshot();
     up_.stop();
     up_.start();
     api.set_token(login(api, up_));
     std::this_thread::sleep_for(std::chrono::seconds(2));
-    auto idle = memory_snapshot(up_);
+    auto idle = snapshot();
     progress("memory: reconnecting " + std::to_string(n) + " devices from their stored identity");
-    devices_.resize(static_cast<std::size_t>(n));
-    for (int i = 0; i < n; ++i) devices_[static_cast<std::size_t>(i)] = make_device(i, "");
-    std::atomic<int> failures{0};
     auto t0 = Steady::now();
-    parallel_for(n, options_.concurrency, [&](int i) {
-      if (!devices_[static_cast<std::size_t>(i)]->start()) failures++;
-    });
-    if (failures > 0) throw std::runtime_error(std::to_string(failures.load()) + " devices did not start again");
-    bool connected = wait_until(std::chrono::seconds(120), std::chrono::milliseconds(5), [&] { return connected_count() == n; });
+    auto started = start_hosts({});
+    bool connected = wait_until(std::chrono::seconds(120), std::chrono::milliseconds(5), [&] { return sum("connected") == n; });
     double connected_ms = ms_since(t0);
     bool online = wait_until(std::chrono::seconds(120), std::chrono::milliseconds(100), [&] {
       return all_devices(api, "site_id=" + site_ + "&online=true").size() == static_cast<std::size_t>(n);
     });
     double online_ms = ms_since(t0);
     std::this_thread::sleep_for(std::chrono::seconds(3));
-    auto loaded = memory_snapshot(up_);
+    auto loaded = snapshot();
     auto per_device = [&](const char* key) {
       return std::round((loaded[key].get<double>() - idle[key].get<double>()) / n * 100.0) / 100.0;
     };
@@ -527,7 +700,7 @@ class Fleet {
              {{"serve", per_device("serve_kib")},
               {"broker", per_device("broker_kib")},
               {"broker_plus_serve", per_device("serve_kib") + per_device("broker_kib")},
-              {"driver_emulator", per_device("driver_kib")}}}};
+              {"emulator_hosts", per_device("device_hosts_kib")}}}};
   }
 
   static std::string login(Session& api, const UpProcess& up) {
@@ -536,41 +709,59 @@ class Fleet {
         .get<std::string>();
   }
 
-  void stop_all() {
-    if (devices_.empty()) return;
-    parallel_for(static_cast<int>(devices_.size()), options_.concurrency, [&](int i) {
-      devices_[static_cast<std::size_t>(i)].reset();
-    });
-    devices_.clear();
-  }
+  void stop_all() { hosts_.clear(); }
 
  private:
-  std::unique_ptr<emulator::EmulatedDevice> make_device(int i, const std::string& code) {
-    emulator::DeviceOptions o;
-    o.platform_url = up_.url();
-    o.ca_file = up_.ca_file();
-    o.state_dir = dir_ / std::to_string(i);
-    o.claim_code = code;
-    char serial[32];
-    std::snprintf(serial, sizeof serial, "BENCH-%06d", i);
-    o.serial = serial;
-    o.claim_timeout = std::chrono::milliseconds(60000);
-    return std::make_unique<emulator::EmulatedDevice>(o, random_);
+  int host_count() const { return (options_.devices + kDevicesPerHost - 1) / kDevicesPerHost; }
+
+  // Starts every host (they claim or reconnect in parallel) and merges their reports.
+  json start_hosts(const fs::path& codes) {
+    const int hosts = host_count();
+    const int per_host_concurrency = std::max(1, (options_.concurrency + hosts - 1) / hosts);
+    for (int h = 0; h < hosts; ++h) {
+      HostArgs a;
+      a.first = h * kDevicesPerHost;
+      a.count = std::min(kDevicesPerHost, options_.devices - a.first);
+      a.url = up_.url();
+      a.ca = up_.ca_file();
+      a.dir = dir_ / "devices";
+      a.codes = codes;
+      a.concurrency = per_host_concurrency;
+      hosts_.push_back(std::make_unique<Host>(a));
+    }
+    json merged{{"latencies", json::array()}, {"retries", 0}, {"fatal", 0}, {"first_error", nullptr}};
+    for (auto& host : hosts_) {
+      auto r = host->started();
+      for (auto& l : r["latencies"]) merged["latencies"].push_back(l);
+      merged["retries"] = merged["retries"].get<int>() + r["retries"].get<int>();
+      merged["fatal"] = merged["fatal"].get<int>() + r["fatal"].get<int>();
+      if (merged["first_error"].is_null() && !r["first_error"].get<std::string>().empty()) merged["first_error"] = r["first_error"];
+    }
+    if (merged["fatal"].get<int>() > 0)
+      throw std::runtime_error(merged["fatal"].dump() + " devices failed to start 3 times, e.g. " + merged["first_error"].dump());
+    return merged;
   }
 
-  int connected_count() const {
-    int c = 0;
-    for (auto& d : devices_) c += d->connected() ? 1 : 0;
-    return c;
+  long long sum(const std::string& command) {
+    long long total = 0;
+    for (auto& host : hosts_) total += host->ask(command);
+    return total;
+  }
+
+  json snapshot() {
+    auto s = memory_snapshot(up_);
+    long long hosts = 0;
+    for (auto& host : hosts_) hosts += rss_kib(host->pid());
+    s["device_hosts_kib"] = hosts;
+    return s;
   }
 
   const Options& options_;
   UpProcess& up_;
   fs::path dir_;
-  Random& random_;
   std::string site_;
   std::vector<std::string> ids_;
-  std::vector<std::unique_ptr<emulator::EmulatedDevice>> devices_;
+  std::vector<std::unique_ptr<Host>> hosts_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -699,13 +890,29 @@ json list_phase(const Options& options, UpProcess& up, Session& api, const std::
           {"shapes", results}};
 }
 
+HostArgs parse_host_args(int argc, char** argv) {
+  HostArgs a;
+  if (argc < 4) throw std::invalid_argument("--host-devices FIRST COUNT ...");
+  a.first = std::stoi(argv[2]);
+  a.count = std::stoi(argv[3]);
+  for (int i = 4; i + 1 < argc; i += 2) {
+    std::string k = argv[i], v = argv[i + 1];
+    if (k == "--url") a.url = v;
+    else if (k == "--ca") a.ca = v;
+    else if (k == "--dir") a.dir = v;
+    else if (k == "--codes") a.codes = v;
+    else if (k == "--concurrency") a.concurrency = std::stoi(v);
+  }
+  return a;
+}
+
 int run(const Options& options) {
   // 1,000 devices = 1,000 sockets here and in the brokers (children inherit the limit).
   rlimit limit{};
   ::getrlimit(RLIMIT_NOFILE, &limit);
   limit.rlim_cur = limit.rlim_max;
   ::setrlimit(RLIMIT_NOFILE, &limit);
-  spdlog::set_level(spdlog::level::warn);
+  spdlog::set_level(options.verbose ? spdlog::level::info : spdlog::level::warn);
 
   mqtt::Library mqtt_library;
   curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -735,9 +942,8 @@ int run(const Options& options) {
              {"requests", options.requests}}},
            {"platform_start_ms", std::round(up_ms)},
            {"rss_idle_fresh", memory_snapshot(up)}};
-  SodiumRandom random;
   {
-    Fleet fleet(options, up, dir.path(), random);
+    Fleet fleet(options, up, dir.path());
     if (options.phases.count("claim")) out["claim"] = fleet.claim(api);
     if (options.phases.count("bulk")) {
       out["bulk"] = json::array();
@@ -761,6 +967,7 @@ int run(const Options& options) {
 
 int main(int argc, char** argv) {
   try {
+    if (argc > 1 && std::string(argv[1]) == "--host-devices") return run_host(parse_host_args(argc, argv));
     return run(parse_options(argc, argv));
   } catch (const std::exception& e) {
     std::cerr << "fleet_load: " << e.what() << std::endl;

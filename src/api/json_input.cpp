@@ -9,7 +9,9 @@ using nlohmann::json;
 
 Result<json> parse_object(const http::Request& request, std::initializer_list<const char*> known) {
   auto type = request.header("content-type");
-  if (!type.empty() && type.rfind("application/json", 0) != 0)
+  auto media = type.substr(0, type.find(';'));
+  while (!media.empty() && media.back() == ' ') media.pop_back();
+  if (!type.empty() && media != "application/json")
     return fail(Errc::invalid_argument, "request body must be application/json", "body");
   auto body = json::parse(request.body, nullptr, false);
   if (body.is_discarded()) return fail(Errc::invalid_argument, "request body is not valid JSON", "body");

@@ -50,6 +50,8 @@ std::string base64url_encode(std::string_view bytes) {
 }
 
 std::optional<std::string> base64url_decode(std::string_view text) {
+  // Unpadded base64 never leaves a single character in the last group.
+  if (text.size() % 4 == 1) return std::nullopt;
   std::string s(text);
   for (char& c : s) {
     if (c == '-') c = '+';

@@ -5,10 +5,18 @@
 namespace carillon {
 
 std::string IdGenerator::next(std::string_view prefix) {
-  // Clock gives seconds; the random part keeps ids unique within a second. Millisecond
-  // precision is not needed for ordering pages, only stability.
-  auto seconds = static_cast<unsigned long long>(clock_.now());
-  return fmt::format("{}_{:012x}{}", prefix, seconds, random_.hex(8));
+  std::int64_t seconds = clock_.now();
+  unsigned sequence = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (seconds == second_) {
+      sequence = ++sequence_ & 0xffff;
+    } else {
+      second_ = seconds;
+      sequence = sequence_ = 0;
+    }
+  }
+  return fmt::format("{}_{:012x}{:04x}{}", prefix, static_cast<unsigned long long>(seconds), sequence, random_.hex(6));
 }
 
 bool is_valid_id(std::string_view id, std::string_view prefix) {

@@ -1,7 +1,10 @@
 #pragma once
-// Object ids: "<prefix>_<12 hex ms timestamp><16 hex random>", e.g. "co_019a...". They sort
-// by creation time, which is what cursor pagination relies on.
+// Object ids: "<prefix>_<12 hex seconds><4 hex sequence><12 hex random>", e.g. "co_00006b06...".
+// Ids from one generator sort by creation time, also within a second (the sequence counts up
+// within a second, for up to 65,536 ids); cursor pagination and audit order rely on it.
 
+#include <cstdint>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -30,6 +33,9 @@ class IdGenerator {
  private:
   const Clock& clock_;
   Random& random_;
+  std::mutex mutex_;
+  std::int64_t second_ = -1;
+  unsigned sequence_ = 0;
 };
 
 // True when `id` has the shape of an id with this prefix (no database lookup).

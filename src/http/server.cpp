@@ -719,6 +719,11 @@ struct Server::Impl {
     acceptor->async_accept(net::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
       if (ec == net::error::operation_aborted || !acceptor->is_open()) return;
       if (!ec) {
+        // A response leaves as several TLS records; with Nagle on, the last one waits for the
+        // client's delayed ACK (40 ms on Linux), which made every keep-alive reply of more than
+        // a few KiB take 44 ms (BENCHMARKS.md, device list).
+        beast::error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
         std::make_shared<HttpSession>(core, pool, liveness, std::move(socket), tls)->start();
       } else {
         core.log->warn("accept failed error={}", ec.message());

@@ -79,6 +79,11 @@ Client::Client(ClientOptions options) : options_(std::move(options)) {
   mosq_ = mosquitto_new(id, options_.clean_start || id == nullptr, this);
   if (mosq_ == nullptr) throw std::runtime_error("mosquitto_new failed (was an mqtt::Library created?)");
   mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+  // Small packets in both directions (PUBLISH, then PUBACK): with Nagle on, a publish that
+  // waits for its acknowledgement can stall behind a delayed ACK (BENCHMARKS.md, bulk-config).
+  mosquitto_int_option(mosq_, MOSQ_OPT_TCP_NODELAY, 1);
+  // Other threads publish while run_loop() runs: libmosquitto must lock and wake the loop.
+  mosquitto_threaded_set(mosq_, true);
   mosquitto_connect_v5_callback_set(mosq_, &Callbacks::on_connect);
   mosquitto_disconnect_v5_callback_set(mosq_, &Callbacks::on_disconnect);
   mosquitto_publish_v5_callback_set(mosq_, &Callbacks::on_publish);
@@ -88,6 +93,7 @@ Client::Client(ClientOptions options) : options_(std::move(options)) {
 
 Client::~Client() {
   disconnect();
+  if (loop_thread_.joinable()) loop_thread_.join();
   mosquitto_destroy(mosq_);
 }
 
@@ -123,7 +129,6 @@ Status Client::connect() {
                                w.retain, nullptr);
     if (rc != MOSQ_ERR_SUCCESS) return tl::unexpected(error_from(rc, "mqtt will"));
   }
-  mosquitto_reconnect_delay_set(mosq_, 1, 30, true);
 
   mosquitto_property* props = nullptr;
   if (!options_.clean_start) {
@@ -134,8 +139,8 @@ Status Client::connect() {
     started_ = true;
     refused_.reset();
   }
-  // A blocking first attempt: a TLS failure inside mosquitto_loop() would end libmosquitto's
-  // loop thread for good, whereas failed attempts made by its reconnect logic are retried.
+  // A blocking first attempt, so that a reachable broker is usually connected on return;
+  // failures are retried by run_loop().
   rc = mosquitto_connect_bind_v5(mosq_, options_.host.c_str(), options_.port, options_.keepalive_seconds, nullptr,
                                  props);
   mosquitto_property_free_all(&props);
@@ -143,9 +148,45 @@ Status Client::connect() {
   if (rc != MOSQ_ERR_SUCCESS) {
     log::get("mqtt")->info("first connect failed port={} error={}; retrying", options_.port, mosquitto_strerror(rc));
   }
-  rc = mosquitto_loop_start(mosq_);
-  if (rc != MOSQ_ERR_SUCCESS) return tl::unexpected(error_from(rc, "mqtt loop start"));
+  if (loop_thread_.joinable()) loop_thread_.join();  // a previous connect()/disconnect() round
+  loop_thread_ = std::thread([this] { run_loop(); });
   return {};
+}
+
+bool Client::running() const {
+  std::lock_guard lock(mutex_);
+  return started_;
+}
+
+// Our own network loop rather than mosquitto_loop_start(): libmosquitto's thread ends for good
+// on errors it deems fatal - a TLS read error when the broker is killed mid-session is one - and
+// the client would never reconnect. Here every failure leads to a reconnect, until close().
+void Client::run_loop() {
+  auto delay = std::chrono::milliseconds(500);
+  auto stop_deadline = std::chrono::steady_clock::time_point::max();
+  for (;;) {
+    int rc = mosquitto_loop(mosq_, 200, 1);
+    if (!running()) {
+      // Stopping: keep looping only to flush the queued DISCONNECT, and not for long.
+      if (rc != MOSQ_ERR_SUCCESS) return;
+      auto now = std::chrono::steady_clock::now();
+      if (stop_deadline == std::chrono::steady_clock::time_point::max()) stop_deadline = now + std::chrono::seconds(2);
+      if (now >= stop_deadline) return;
+      continue;
+    }
+    if (rc == MOSQ_ERR_SUCCESS) {
+      if (connected()) delay = std::chrono::milliseconds(500);
+      continue;
+    }
+    {
+      std::unique_lock lock(mutex_);
+      if (changed_.wait_for(lock, delay, [this] { return !started_; })) return;
+    }
+    delay = std::min(delay * 2, std::chrono::milliseconds(30000));
+    rc = mosquitto_reconnect(mosq_);
+    if (rc != MOSQ_ERR_SUCCESS)
+      log::get("mqtt")->debug("reconnect failed port={} error={}", options_.port, mosquitto_strerror(rc));
+  }
 }
 
 Status Client::wait_connected(std::chrono::milliseconds timeout) {
@@ -218,8 +259,9 @@ void Client::close(int reason) {
     if (!started_) return;
     started_ = false;
   }
+  changed_.notify_all();  // ends a reconnect wait of the loop
   mosquitto_disconnect_v5(mosq_, reason, nullptr);
-  mosquitto_loop_stop(mosq_, false);
+  if (loop_thread_.joinable() && loop_thread_.get_id() != std::this_thread::get_id()) loop_thread_.join();
   ConnectionHandler handler;
   {
     std::lock_guard lock(mutex_);

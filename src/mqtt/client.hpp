@@ -74,8 +74,8 @@ class Client {
 
   // Makes a first, blocking connection attempt (TCP + TLS; an unreachable host blocks for the
   // TCP connect timeout), then starts the network thread. The connection is kept up:
-  // after a loss it is retried with growing delays (1 s, 4 s, 9 s, ... capped at 30 s;
-  // libmosquitto's backoff is whole seconds and quadratic). Errors: invalid_argument (bad TLS
+  // after a loss (or a failed first attempt) it is retried with growing delays (0.5 s, 1 s,
+  // 2 s, ... capped at 30 s), whatever the error was. Errors: invalid_argument (bad TLS
   // files or options), conflict (already connected), internal. A broker that is down is NOT an
   // error here; see wait_connected().
   Status connect();
@@ -106,6 +106,8 @@ class Client {
   friend struct Callbacks;
 
   void close(int reason);
+  void run_loop();
+  bool running() const;
   void handle_connect(int rc);
   void handle_disconnect(int rc);
   void handle_ack(int mid, int reason);
@@ -130,6 +132,7 @@ class Client {
   // acknowledgement nobody will wait for (QoS 0, timed out): either side may come first.
   std::map<int, int> acks_;
   std::multiset<int> ignored_acks_;
+  std::thread loop_thread_;  // run_loop(), from connect() until close()
 };
 
 // Ends the live session of a device (e.g. after its certificate was revoked): connects on the

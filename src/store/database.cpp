@@ -5,6 +5,9 @@
 #include <soci/soci.h>
 #include <soci/sqlite3/soci-sqlite3.h>
 
+#include <chrono>
+#include <thread>
+
 #include "common/clock.hpp"
 #include "store/migrations.hpp"
 #include "store/sql_support.hpp"
@@ -18,9 +21,23 @@ bool starts_with(const std::string& text, std::string_view prefix) { return text
 // Arbitrary but fixed: serialises migrations across `carillon serve` nodes on one database.
 constexpr std::int64_t kMigrationLockKey = 0x6361726c6c6f6e;
 
+// SQLite's own busy timeout sleeps 1, 2, 5, 10 ... 100 ms between retries. Two writers that
+// alternate - an API request writing one device after another while the MQTT worker records
+// each device's acknowledgement - then lose milliseconds on most writes (BENCHMARKS.md:
+// bulk-config of 1,000 devices took 7-14 s). Write transactions last well under a millisecond,
+// so retry every 100 us for the first ~0.1 s, then every 10 ms; about 5 s in all, as before.
+int retry_while_busy(void*, int attempts) {
+  constexpr int kShortRetries = 1000;
+  constexpr int kLongRetries = 490;
+  if (attempts >= kShortRetries + kLongRetries) return 0;
+  std::this_thread::sleep_for(attempts < kShortRetries ? std::chrono::microseconds(100) : std::chrono::microseconds(10000));
+  return 1;
+}
+
 void configure_sqlite(soci::session& sql) {
   detail::exec(sql, "PRAGMA foreign_keys = ON");
-  detail::exec(sql, "PRAGMA busy_timeout = 5000");
+  auto* backend = static_cast<soci::sqlite3_session_backend*>(sql.get_backend());
+  sqlite_api::sqlite3_busy_handler(backend->conn_, &retry_while_busy, nullptr);
   // NORMAL is durable across application crashes in WAL mode; only an OS crash can lose the
   // last transactions, and it avoids an fsync per commit.
   detail::exec(sql, "PRAGMA synchronous = NORMAL");

@@ -3,6 +3,11 @@
 // One platform serves the whole suite; every test makes its own companies so tests do not
 // depend on each other's data.
 
+#include <gtest/gtest.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/pem.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,17 +19,11 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-#include <openssl/bio.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/pem.h>
 
 #include "common/clock.hpp"
 #include "common/encoding.hpp"
@@ -39,11 +38,11 @@ namespace {
 
 using json = nlohmann::json;
 
-const unsigned char kPngBytes[] = {
-    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00,
-    0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00, 0x00, 0x00,
-    0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0, 0x1f, 0x00, 0x05, 0x00, 0x01, 0xff,
-    0x89, 0x99, 0x3d, 0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82};
+const unsigned char kPngBytes[] = {0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48,
+                                   0x44, 0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00,
+                                   0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78,
+                                   0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0, 0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99,
+                                   0x3d, 0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82};
 const std::string kPng(reinterpret_cast<const char*>(kPngBytes), sizeof kPngBytes);
 const std::string kJpeg("\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9", 22);
 const std::string kCleanSvg =
@@ -120,7 +119,8 @@ class ApiIntegrationTest : public ::testing::Test {
   static std::string project(const std::string& company_id, const std::string& name) {
     return create("projects", {{"name", name}, {"company_id", company_id}});
   }
-  static std::string site(const std::string& project_id, const std::string& name, const std::string& zone = "Europe/Berlin") {
+  static std::string site(const std::string& project_id, const std::string& name,
+                          const std::string& zone = "Europe/Berlin") {
     return create("sites", {{"name", name}, {"project_id", project_id}, {"time_zone", zone}});
   }
   // A user with this role, logged in; returns {user id, access token}.
@@ -150,9 +150,7 @@ class ApiIntegrationTest : public ::testing::Test {
     return items;
   }
 
-  static std::vector<json> audit_events(const std::string& query) {
-    return list_all("/api/v1/audit-events?" + query);
-  }
+  static std::vector<json> audit_events(const std::string& query) { return list_all("/api/v1/audit-events?" + query); }
 
   static testing::Platform* platform_;
   static std::string admin_token_;
@@ -259,10 +257,15 @@ TEST_F(ApiIntegrationTest, CompaniesProjectsSitesCrudWithAttributesLabelsAndAudi
 TEST_F(ApiIntegrationTest, LabelsFilterLists) {
   auto company_id = company("Label Co");
   auto project_id = project(company_id, "Labelled");
-  auto vip = create("sites", {{"name", "A"}, {"project_id", project_id}, {"time_zone", "UTC"},
-                              {"labels", json::array({{{"name", "vip"}, {"color", "#ff0000"}},
-                                                      {{"name", "night"}, {"color", "#000080"}}})}});
-  auto night = create("sites", {{"name", "B"}, {"project_id", project_id}, {"time_zone", "UTC"},
+  auto vip = create(
+      "sites",
+      {{"name", "A"},
+       {"project_id", project_id},
+       {"time_zone", "UTC"},
+       {"labels", json::array({{{"name", "vip"}, {"color", "#ff0000"}}, {{"name", "night"}, {"color", "#000080"}}})}});
+  auto night = create("sites", {{"name", "B"},
+                                {"project_id", project_id},
+                                {"time_zone", "UTC"},
                                 {"labels", json::array({{{"name", "night"}, {"color", "#000080"}}})}});
   auto plain = site(project_id, "C", "UTC");
   auto ids = [](const std::vector<json>& items) {
@@ -271,43 +274,51 @@ TEST_F(ApiIntegrationTest, LabelsFilterLists) {
     return out;
   };
   EXPECT_EQ(ids(list_all("/api/v1/sites?project_id=" + project_id + "&label=vip")), (std::set<std::string>{vip}));
-  EXPECT_EQ(ids(list_all("/api/v1/sites?project_id=" + project_id + "&label=night")), (std::set<std::string>{vip, night}));
+  EXPECT_EQ(ids(list_all("/api/v1/sites?project_id=" + project_id + "&label=night")),
+            (std::set<std::string>{vip, night}));
   EXPECT_TRUE(list_all("/api/v1/sites?project_id=" + project_id + "&label=none").empty());
   EXPECT_EQ(ids(list_all("/api/v1/sites?project_id=" + project_id)), (std::set<std::string>{vip, night, plain}));
 
   // Relabelling replaces the set; filtering follows.
-  ASSERT_EQ(admin("PATCH", "/api/v1/sites/" + plain, {{"labels", json::array({{{"name", "vip"}, {"color", "#00ff00"}}})}}).status,
-            200);
-  EXPECT_EQ(ids(list_all("/api/v1/sites?project_id=" + project_id + "&label=vip")), (std::set<std::string>{vip, plain}));
+  ASSERT_EQ(
+      admin("PATCH", "/api/v1/sites/" + plain, {{"labels", json::array({{{"name", "vip"}, {"color", "#00ff00"}}})}})
+          .status,
+      200);
+  EXPECT_EQ(ids(list_all("/api/v1/sites?project_id=" + project_id + "&label=vip")),
+            (std::set<std::string>{vip, plain}));
   ASSERT_EQ(admin("PATCH", "/api/v1/sites/" + vip, {{"labels", json::array()}}).status, 200);
   EXPECT_EQ(ids(list_all("/api/v1/sites?project_id=" + project_id + "&label=vip")), (std::set<std::string>{plain}));
 
   // Labels on companies too.
-  auto labelled = create("companies", {{"name", "Labelled Co"}, {"labels", json::array({{{"name", "partner-x"}, {"color", "#123456"}}})}});
+  auto labelled = create(
+      "companies", {{"name", "Labelled Co"}, {"labels", json::array({{{"name", "partner-x"}, {"color", "#123456"}}})}});
   EXPECT_EQ(ids(list_all("/api/v1/companies?label=partner-x")), (std::set<std::string>{labelled}));
 
   auto before = admin("GET", "/api/v1/sites/" + night);
-  expect_problem(admin("PATCH", "/api/v1/sites/" + night, {{"labels", json::array({{{"name", "x"}, {"color", "red"}}})}}), 400,
-                 "labels[0].color");
+  expect_problem(
+      admin("PATCH", "/api/v1/sites/" + night, {{"labels", json::array({{{"name", "x"}, {"color", "red"}}})}}), 400,
+      "labels[0].color");
   expect_problem(admin("PATCH", "/api/v1/sites/" + night, {{"labels", json::array({{{"name", "x"}}})}}), 400,
                  "labels[0].color");
   expect_problem(admin("PATCH", "/api/v1/sites/" + night, {{"labels", "vip"}}), 400, "labels");
-  expect_problem(admin("PATCH", "/api/v1/sites/" + night, {{"attributes", {{"bad key", "v"}}}}), 400, "attributes.bad key");
+  expect_problem(admin("PATCH", "/api/v1/sites/" + night, {{"attributes", {{"bad key", "v"}}}}), 400,
+                 "attributes.bad key");
   expect_problem(admin("PATCH", "/api/v1/sites/" + night, {{"attributes", {{"n", 5}}}}), 400, "attributes.n");
   EXPECT_EQ(admin("GET", "/api/v1/sites/" + night).json_body, before.json_body);
 }
 
 TEST_F(ApiIntegrationTest, TimeZonesMustBeIanaNames) {
   auto project_id = project(company("Zone Co"), "Zones");
-  for (const char* zone : {"Europe/Berlin", "America/New_York", "Asia/Kolkata", "UTC", "America/Argentina/Buenos_Aires"}) {
+  for (const char* zone :
+       {"Europe/Berlin", "America/New_York", "Asia/Kolkata", "UTC", "America/Argentina/Buenos_Aires"}) {
     auto id = site(project_id, std::string("Site in ") + zone, zone);
     EXPECT_EQ(admin("GET", "/api/v1/sites/" + id).json_body["time_zone"], zone);
   }
   auto existing = site(project_id, "Fixed", "Europe/Paris");
   auto before = snapshot();
   for (const char* zone : {"Mars/Base", "../etc/passwd", "", "Europe/../../etc/passwd", "Europe/Berlin\n"}) {
-    expect_problem(admin("POST", "/api/v1/sites", {{"name", "bad"}, {"project_id", project_id}, {"time_zone", zone}}), 400,
-                   "time_zone");
+    expect_problem(admin("POST", "/api/v1/sites", {{"name", "bad"}, {"project_id", project_id}, {"time_zone", zone}}),
+                   400, "time_zone");
     expect_problem(admin("PATCH", "/api/v1/sites/" + existing, {{"time_zone", zone}}), 400, "time_zone");
   }
   expect_problem(admin("POST", "/api/v1/sites", {{"name", "no zone"}, {"project_id", project_id}}), 400, "time_zone");
@@ -345,11 +356,12 @@ TEST_F(ApiIntegrationTest, LogoUploadChecksTheBytes) {
     EXPECT_EQ(got.body, kCleanSvg);
     EXPECT_EQ(got.header("content-type"), "image/svg+xml");
   };
-  rejected(R"~(<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.cookie)</script></svg>)~", "image/svg+xml", 400);
+  rejected(R"~(<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.cookie)</script></svg>)~",
+           "image/svg+xml", 400);
   rejected(R"~(<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><rect/></svg>)~", "image/svg+xml", 400);
   rejected(R"~(<svg/onload=alert(1)></svg>)~", "image/svg+xml", 400);
-  rejected(R"~(<svg xmlns="http://www.w3.org/2000/svg"><image href="https://evil.example/t.png"/></svg>)~", "image/svg+xml",
-           400);
+  rejected(R"~(<svg xmlns="http://www.w3.org/2000/svg"><image href="https://evil.example/t.png"/></svg>)~",
+           "image/svg+xml", 400);
   rejected("This is a text file that someone renamed to logo.png\n", "image/png", 400);
   std::string big = kPng + std::string(600 * 1024 - kPng.size(), '\x42');
   auto too_big = send("PUT", logo_path, admin_token_, big, "image/png");
@@ -393,7 +405,8 @@ TEST_F(ApiIntegrationTest, CursorPaginationVisitsEveryItemOnce) {
   std::vector<std::size_t> page_sizes;
   std::string after;
   for (int guard = 0; guard < 10; ++guard) {
-    auto r = admin("GET", "/api/v1/sites?project_id=" + project_id + "&limit=50" + (after.empty() ? "" : "&after=" + after));
+    auto r =
+        admin("GET", "/api/v1/sites?project_id=" + project_id + "&limit=50" + (after.empty() ? "" : "&after=" + after));
     ASSERT_EQ(r.status, 200) << r.body;
     page_sizes.push_back(r.json_body["items"].size());
     for (const auto& item : r.json_body["items"]) seen.push_back(item["id"].get<std::string>());
@@ -436,7 +449,8 @@ TEST_F(ApiIntegrationTest, MalformedBodiesAreRejectedAndChangeNothing) {
       {"POST", "/api/v1/companies", "{\"name\": null}", "application/json", "name"},
       {"POST", "/api/v1/companies", "{\"name\": [\"a\"]}", "application/json", "name"},
       {"POST", "/api/v1/companies", "{\"name\": \"ok\", \"is_admin\": true}", "application/json", "is_admin"},
-      {"POST", "/api/v1/companies", "{\"name\": \"ok\", \"id\": \"co_00000000000000000000000000ff\"}", "application/json", "id"},
+      {"POST", "/api/v1/companies", "{\"name\": \"ok\", \"id\": \"co_00000000000000000000000000ff\"}",
+       "application/json", "id"},
       {"POST", "/api/v1/companies", "{\"name\": \"ok\"}", "text/plain", "body"},
       {"POST", "/api/v1/companies", "{\"name\": \"\"}", "application/json", "name"},
       {"POST", "/api/v1/companies", "{\"name\": \"a\\u0000b\"}", "application/json", "name"},
@@ -466,12 +480,12 @@ TEST_F(ApiIntegrationTest, MalformedBodiesAreRejectedAndChangeNothing) {
 }
 
 TEST_F(ApiIntegrationTest, MalformedAndUnknownIdsAreNotFound) {
-  for (const std::string path : {"/api/v1/companies/xyz", "/api/v1/companies/co_00000000000000000000000000ff",
-                                 "/api/v1/projects/co_00000000000000000000000000ff", "/api/v1/sites/..%2F..%2Fetc%2Fpasswd",
-                                 "/api/v1/sites/%27%3B%20DROP%20TABLE%20nodes%3B--", "/api/v1/devices/dv_x",
-                                 "/api/v1/devices/dv_00000000000000000000000000ff",
-                                 "/api/v1/devices/dv_00000000000000000000000000ff/config",
-                                 "/api/v1/companies/xyz/logo"}) {
+  for (const std::string path :
+       {"/api/v1/companies/xyz", "/api/v1/companies/co_00000000000000000000000000ff",
+        "/api/v1/projects/co_00000000000000000000000000ff", "/api/v1/sites/..%2F..%2Fetc%2Fpasswd",
+        "/api/v1/sites/%27%3B%20DROP%20TABLE%20nodes%3B--", "/api/v1/devices/dv_x",
+        "/api/v1/devices/dv_00000000000000000000000000ff", "/api/v1/devices/dv_00000000000000000000000000ff/config",
+        "/api/v1/companies/xyz/logo"}) {
     SCOPED_TRACE(path);
     expect_problem(admin("GET", path), 404);
   }
@@ -483,14 +497,17 @@ TEST_F(ApiIntegrationTest, MalformedAndUnknownIdsAreNotFound) {
 }
 
 TEST_F(ApiIntegrationTest, MetacharactersAndUnicodeAreStoredVerbatim) {
-  const std::vector<std::string> names = {"'; DROP TABLE companies; --", "$(rm -rf /)", "`x`", "\"quoted\" \\ back",
-                                          "Zürich Großmünster", "東京タワー 🔔", "<script>alert(1)</script>", "a%20b&c=d",
-                                          "Robert'); DELETE FROM nodes WHERE ('1'='1"};
+  const std::vector<std::string> names = {
+      "'; DROP TABLE companies; --", "$(rm -rf /)",        "`x`",
+      "\"quoted\" \\ back",          "Zürich Großmünster", "東京タワー 🔔",
+      "<script>alert(1)</script>",   "a%20b&c=d",          "Robert'); DELETE FROM nodes WHERE ('1'='1"};
   auto project_id = project(company("Verbatim Co"), "Verbatim");
   for (const auto& name : names) {
     SCOPED_TRACE(name);
-    auto company_id = create("companies", {{"name", name}, {"attributes", {{"note", name}}},
-                                           {"labels", json::array({{{"name", name.substr(0, 30)}, {"color", "#abcdef"}}})}});
+    auto company_id =
+        create("companies", {{"name", name},
+                             {"attributes", {{"note", name}}},
+                             {"labels", json::array({{{"name", name.substr(0, 30)}, {"color", "#abcdef"}}})}});
     auto got = admin("GET", "/api/v1/companies/" + company_id);
     ASSERT_EQ(got.status, 200);
     EXPECT_EQ(got.json_body["name"], name);
@@ -606,7 +623,8 @@ TEST_F(ApiIntegrationTest, AnotherTenantsObjectsLookExactlyLikeMissingOnes) {
     EXPECT_EQ(r.json_body, twin.json_body);
   };
   const std::string no_project = "pr_00000000000000000000000000ff", no_site = "si_00000000000000000000000000ff";
-  same("PATCH", "/api/v1/companies/" + a, "/api/v1/companies/co_00000000000000000000000000ff", {{"name", "pwned"}}, 404, "");
+  same("PATCH", "/api/v1/companies/" + a, "/api/v1/companies/co_00000000000000000000000000ff", {{"name", "pwned"}}, 404,
+       "");
   same("PATCH", "/api/v1/sites/" + a_site, "/api/v1/sites/" + no_site, {{"name", "pwned"}}, 404, "");
   same("DELETE", "/api/v1/sites/" + a_site, "/api/v1/sites/" + no_site, nullptr, 404, "");
   same("DELETE", "/api/v1/projects/" + a_project, "/api/v1/projects/" + no_project, nullptr, 404, "");
@@ -614,8 +632,8 @@ TEST_F(ApiIntegrationTest, AnotherTenantsObjectsLookExactlyLikeMissingOnes) {
        {{"name", "pwned"}}, 404, "");
   same("POST", "/api/v1/devices/" + a_device + "/commands", "/api/v1/devices/dv_00000000000000000000000000ff/commands",
        {{"type", "restart"}}, 404, "");
-  same("POST", "/api/v1/devices/" + a_device + "/revoke", "/api/v1/devices/dv_00000000000000000000000000ff/revoke", nullptr,
-       404, "");
+  same("POST", "/api/v1/devices/" + a_device + "/revoke", "/api/v1/devices/dv_00000000000000000000000000ff/revoke",
+       nullptr, 404, "");
   auto put = send("PUT", "/api/v1/companies/" + a + "/logo", b_token, kPng, "image/png");
   expect_problem(put, 404);
   // References to A's objects in bodies are "no such ..." field errors, like made-up ids.
@@ -625,19 +643,25 @@ TEST_F(ApiIntegrationTest, AnotherTenantsObjectsLookExactlyLikeMissingOnes) {
   auto site_nowhere = send("POST", "/api/v1/sites", b_token,
                            json{{"name", "x"}, {"project_id", no_project}, {"time_zone", "UTC"}}.dump());
   EXPECT_EQ(site_in_a.json_body, site_nowhere.json_body);
-  auto code_in_a = send("POST", "/api/v1/claim-codes", b_token, json{{"site_id", a_site}, {"role", "door-station"}}.dump());
+  auto code_in_a =
+      send("POST", "/api/v1/claim-codes", b_token, json{{"site_id", a_site}, {"role", "door-station"}}.dump());
   expect_problem(code_in_a, 400, "site_id");
-  auto code_nowhere = send("POST", "/api/v1/claim-codes", b_token, json{{"site_id", no_site}, {"role", "door-station"}}.dump());
+  auto code_nowhere =
+      send("POST", "/api/v1/claim-codes", b_token, json{{"site_id", no_site}, {"role", "door-station"}}.dump());
   EXPECT_EQ(code_in_a.json_body, code_nowhere.json_body);
-  expect_problem(send("POST", "/api/v1/projects", b_token, json{{"name", "x"}, {"company_id", a}}.dump()), 400, "company_id");
+  expect_problem(send("POST", "/api/v1/projects", b_token, json{{"name", "x"}, {"company_id", a}}.dump()), 400,
+                 "company_id");
   expect_problem(send("POST", "/api/v1/users", b_token,
-                      json{{"username", "b-sneaks-into-a"}, {"password", "long enough password"}, {"role", "company-admin"},
+                      json{{"username", "b-sneaks-into-a"},
+                           {"password", "long enough password"},
+                           {"role", "company-admin"},
                            {"company_id", a}}
                           .dump()),
                  400, "company_id");
-  expect_problem(send("POST", "/api/v1/users", b_token,
-                      json{{"username", "b-wants-more"}, {"password", "long enough password"}, {"role", "platform-admin"}}.dump()),
-                 403);
+  expect_problem(
+      send("POST", "/api/v1/users", b_token,
+           json{{"username", "b-wants-more"}, {"password", "long enough password"}, {"role", "platform-admin"}}.dump()),
+      403);
   expect_problem(send("POST", "/api/v1/companies", b_token, json{{"name", "B2"}}.dump()), 403);
 
   // Lists only show B's own objects, whatever the query asks for.
@@ -700,13 +724,15 @@ TEST_F(ApiIntegrationTest, ViewersReadButCannotWrite) {
   expect_problem(send("PATCH", "/api/v1/companies/" + c, viewer, json{{"name", "x"}}.dump()), 403);
   expect_problem(send("DELETE", "/api/v1/sites/" + s, viewer), 403);
   expect_problem(send("POST", "/api/v1/projects", viewer, json{{"name", "x"}, {"company_id", c}}.dump()), 403);
-  expect_problem(send("POST", "/api/v1/sites", viewer, json{{"name", "x"}, {"project_id", p}, {"time_zone", "UTC"}}.dump()),
+  expect_problem(
+      send("POST", "/api/v1/sites", viewer, json{{"name", "x"}, {"project_id", p}, {"time_zone", "UTC"}}.dump()), 403);
+  expect_problem(send("POST", "/api/v1/claim-codes", viewer, json{{"site_id", s}, {"role", "door-station"}}.dump()),
                  403);
-  expect_problem(send("POST", "/api/v1/claim-codes", viewer, json{{"site_id", s}, {"role", "door-station"}}.dump()), 403);
   expect_problem(send("PUT", "/api/v1/companies/" + c + "/logo", viewer, kCleanSvg, "image/svg+xml"), 403);
-  expect_problem(send("POST", "/api/v1/users", viewer,
-                      json{{"username", "viewer-made"}, {"password", "long enough password"}, {"role", "viewer"}}.dump()),
-                 403);
+  expect_problem(
+      send("POST", "/api/v1/users", viewer,
+           json{{"username", "viewer-made"}, {"password", "long enough password"}, {"role", "viewer"}}.dump()),
+      403);
   EXPECT_EQ(snapshot(), before);
   EXPECT_EQ(send("GET", "/api/v1/companies/" + c + "/logo", admin_token_).body, kPng);
   EXPECT_TRUE(admin("GET", "/api/v1/claim-codes?site_id=" + s).json_body["items"].empty());
@@ -722,8 +748,8 @@ TEST_F(ApiIntegrationTest, ViewersReadButCannotWrite) {
 // Tokens
 
 std::string public_key_pem_of(const std::string& private_pem) {
-  std::unique_ptr<BIO, decltype(&BIO_free)> in(BIO_new_mem_buf(private_pem.data(), static_cast<int>(private_pem.size())),
-                                               &BIO_free);
+  std::unique_ptr<BIO, decltype(&BIO_free)> in(
+      BIO_new_mem_buf(private_pem.data(), static_cast<int>(private_pem.size())), &BIO_free);
   std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(PEM_read_bio_PrivateKey(in.get(), nullptr, nullptr, nullptr),
                                                           &EVP_PKEY_free);
   if (!key) return {};
@@ -747,8 +773,8 @@ struct Jws {
   std::string signature;  // base64url
   static Jws parse(const std::string& token) {
     auto a = token.find('.'), b = token.rfind('.');
-    return {json::parse(*base64url_decode(token.substr(0, a))), json::parse(*base64url_decode(token.substr(a + 1, b - a - 1))),
-            token.substr(b + 1)};
+    return {json::parse(*base64url_decode(token.substr(0, a))),
+            json::parse(*base64url_decode(token.substr(a + 1, b - a - 1))), token.substr(b + 1)};
   }
   std::string signing_input() const { return base64url_encode(header.dump()) + "." + base64url_encode(payload.dump()); }
   std::string with(const std::string& sig) const { return signing_input() + "." + sig; }
@@ -834,8 +860,8 @@ TEST_F(ApiIntegrationTest, RequestsWithoutAValidTokenAreUnauthenticated) {
 TEST_F(ApiIntegrationTest, RefreshTokensRotateAndReuseRevokesTheFamily) {
   auto c = company("Refresh Co");
   const std::string password = "refresh user password 123";
-  ASSERT_EQ(admin("POST", "/api/v1/users", {{"username", "refresher"}, {"password", password}, {"role", "company-admin"},
-                                            {"company_id", c}})
+  ASSERT_EQ(admin("POST", "/api/v1/users",
+                  {{"username", "refresher"}, {"password", password}, {"role", "company-admin"}, {"company_id", c}})
                 .status,
             201);
   auto login = send("POST", "/api/v1/auth/login", "", json{{"username", "refresher"}, {"password", password}});
@@ -870,12 +896,13 @@ TEST_F(ApiIntegrationTest, RefreshTokensRotateAndReuseRevokesTheFamily) {
 TEST_F(ApiIntegrationTest, RepeatedWrongPasswordsAreThrottled) {
   auto c = company("Throttle Co");
   const std::string password = "the right password 42";
-  ASSERT_EQ(admin("POST", "/api/v1/users", {{"username", "throttled-user"}, {"password", password}, {"role", "viewer"},
-                                            {"company_id", c}})
+  ASSERT_EQ(admin("POST", "/api/v1/users",
+                  {{"username", "throttled-user"}, {"password", password}, {"role", "viewer"}, {"company_id", c}})
                 .status,
             201);
   for (int i = 0; i < 5; ++i) {
-    auto r = send("POST", "/api/v1/auth/login", "", json{{"username", "throttled-user"}, {"password", "wrong " + std::to_string(i)}});
+    auto r = send("POST", "/api/v1/auth/login", "",
+                  json{{"username", "throttled-user"}, {"password", "wrong " + std::to_string(i)}});
     expect_problem(r, 401);
   }
   // The sixth attempt is refused before the password is looked at, even the right one.

@@ -2,6 +2,8 @@
 // (path + method), every documented operation exists, and what the document declares public
 // (`security: []`) is exactly what answers without a token.
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cctype>
 #include <fstream>
@@ -13,8 +15,6 @@
 #include <string>
 #include <tuple>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "api/api.hpp"
 #include "common/clock.hpp"
@@ -46,7 +46,9 @@ class RecordingChannel final : public devices::DeviceChannel {
   Status send_claim_response(const std::string& client_id, const nlohmann::json&) override {
     return note("claim_response " + client_id);
   }
-  Status cut_off(const std::string& serial, const std::vector<std::string>&) override { return note("cut_off " + serial); }
+  Status cut_off(const std::string& serial, const std::vector<std::string>&) override {
+    return note("cut_off " + serial);
+  }
 
   std::vector<std::string> calls() const {
     std::lock_guard lock(mutex_);
@@ -151,11 +153,11 @@ class OpenApiTest : public ::testing::Test {
     ca_ = std::make_unique<pki::CertificateAuthority>(std::move(*ca));
     devices::DeviceSettings settings;
     settings.portal_url = "https://carillon.test";
-    devices_ = std::make_unique<devices::DeviceService>(*device_repo_, *tenancy_, *ca_, channel_, *audit_, events_, ids_,
-                                                        clock_, random_, settings);
+    devices_ = std::make_unique<devices::DeviceService>(*device_repo_, *tenancy_, *ca_, channel_, *audit_, events_,
+                                                        ids_, clock_, random_, settings);
     auto yaml = read_document();
-    context_ = std::make_unique<ApiContext>(
-        ApiContext{*auth_, *users_, *tenancy_, *devices_, *audit_, events_, metrics_, yaml, {"127.0.0.1", 8884, 8883}, {}});
+    context_ = std::make_unique<ApiContext>(ApiContext{
+        *auth_, *users_, *tenancy_, *devices_, *audit_, events_, metrics_, yaml, {"127.0.0.1", 8884, 8883}, {}});
     add_routes(router_, *context_);
   }
 

@@ -175,6 +175,22 @@ TEST_F(DeviceServiceClaimTest, CsrForAnotherSerialIsRejectedAndDoesNotSpendTheCo
   EXPECT_EQ(cert->serial_hex, device->cert_serial);
 }
 
+// Regression: a rename (a config change of "name") left the device's name column unchanged.
+TEST_F(DeviceServiceClaimTest, RenameThroughConfigRenamesTheStoredDevice) {
+  auto claimed = service_->claim("claim-r", request(new_code(), "EMU-RENAME"));
+  ASSERT_TRUE(claimed) << claimed.error().message;
+  auto id = (*claimed)["device_id"].get<std::string>();
+  auto changed = service_->change_config(admin_, id, json{{"name", "Back gate"}});
+  ASSERT_TRUE(changed) << changed.error().message;
+  auto stored = service_->get(admin_, id);
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->name, "Back gate");
+  EXPECT_EQ(stored->desired_version, 2);
+  EXPECT_EQ(stored->desired_config["name"], "Back gate");
+  ASSERT_FALSE(channel_.configs.empty());
+  EXPECT_EQ(channel_.configs.back().second["version"], 2);
+}
+
 TEST_F(DeviceServiceClaimTest, HandleClaimAnswersThroughTheChannel) {
   service_->handle_claim("claim-h", request("ABCD-EFGH-JKLM", "EMU-H").dump());
   service_->handle_claim("claim-h", "not json");

@@ -837,7 +837,8 @@ TEST(BrokerRestart, DeviceAndServeReconnectAndConfigStillFlows) {
     auto pid = pid_from_file(pid_file);
     return pid > 0 && pid != old_pid && process_alive(pid);
   }, 10s));
-  ASSERT_TRUE(eventually([&] { return device->connected(); }, 20s, 100ms)) << "device did not reconnect";
+  ASSERT_TRUE(eventually([&] { return device->connected(); }, 20s, 100ms))
+      << "device did not reconnect; broker log:\n" << read_file(p.state_dir() / "mosquitto" / "mosquitto.log").value_or("");
   ASSERT_TRUE(eventually([&] { return p.call("GET", "/readyz", "").status == 200; }, 20s, 100ms))
       << "serve did not reconnect";
   EXPECT_EQ(device_by_id(p, token, id)["online"], true);

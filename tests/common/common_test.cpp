@@ -1,5 +1,6 @@
 // Unit tests for src/common: encodings, ids, the failure throttle, randomness helpers, files.
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -12,8 +13,6 @@
 #include <set>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "common/clock.hpp"
 #include "common/encoding.hpp"
@@ -60,9 +59,13 @@ TEST(Hex, KnownValuesAndLowerCase) {
 
 TEST(Base64, Rfc4648TestVectors) {
   // RFC 4648 section 10.
-  const std::vector<std::pair<std::string, std::string>> vectors = {
-      {"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},         {"foo", "Zm9v"},
-      {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+  const std::vector<std::pair<std::string, std::string>> vectors = {{"", ""},
+                                                                    {"f", "Zg=="},
+                                                                    {"fo", "Zm8="},
+                                                                    {"foo", "Zm9v"},
+                                                                    {"foob", "Zm9vYg=="},
+                                                                    {"fooba", "Zm9vYmE="},
+                                                                    {"foobar", "Zm9vYmFy"}};
   for (const auto& [plain, encoded] : vectors) {
     EXPECT_EQ(base64_encode(plain), encoded) << plain;
     auto decoded = base64_decode(encoded);
@@ -82,10 +85,10 @@ TEST(Base64, RoundTripsEveryLength) {
 }
 
 TEST(Base64, RejectsInvalidInput) {
-  EXPECT_FALSE(base64_decode("Zg=").has_value());    // length not a multiple of 4
+  EXPECT_FALSE(base64_decode("Zg=").has_value());  // length not a multiple of 4
   EXPECT_FALSE(base64_decode("Zm9").has_value());
-  EXPECT_FALSE(base64_decode("Zm9!").has_value());   // not in the alphabet
-  EXPECT_FALSE(base64_decode("Zm-v").has_value());   // base64url character in plain base64
+  EXPECT_FALSE(base64_decode("Zm9!").has_value());  // not in the alphabet
+  EXPECT_FALSE(base64_decode("Zm-v").has_value());  // base64url character in plain base64
   EXPECT_FALSE(base64_decode("Zm_v").has_value());
   EXPECT_FALSE(base64_decode("Zm9\x80").has_value());
 }
@@ -116,17 +119,14 @@ TEST(Base64Url, RoundTripsEveryLength) {
 }
 
 TEST(Base64Url, RejectsInvalidInput) {
-  EXPECT_FALSE(base64url_decode("+_8").has_value());   // plain base64 alphabet
+  EXPECT_FALSE(base64url_decode("+_8").has_value());  // plain base64 alphabet
   EXPECT_FALSE(base64url_decode("-/8").has_value());
   EXPECT_FALSE(base64url_decode("Zg==").has_value());  // padding is not part of base64url here
   EXPECT_FALSE(base64url_decode("Zm9v!").has_value());
   EXPECT_FALSE(base64url_decode("Zm 9v").has_value());
 }
 
-// Disabled until src/common/encoding.cpp rejects a length of 1 mod 4 (reported to the lead;
-// src/common is not ours to edit): "A" and "Zm9vY" currently decode to an extra byte built
-// from 6 bits of input, although no byte string encodes to them.
-TEST(Base64Url, DISABLED_RejectsALeftOverSingleCharacter) {
+TEST(Base64Url, RejectsALeftOverSingleCharacter) {
   EXPECT_FALSE(base64url_decode("Zm9vY").has_value());
   EXPECT_FALSE(base64url_decode("A").has_value());
 }
@@ -199,11 +199,9 @@ TEST(Ids, SortByCreationTime) {
   EXPECT_LT(a, b);
 }
 
-// Disabled until ids resolve more than whole seconds (reported to the lead; src/common is not
-// ours to edit): ids.hpp promises "<12 hex ms timestamp>" and "they sort by creation time", but
-// IdGenerator uses Clock::now() seconds + random bits, so two ids made in the same second sort
-// at random - audit events of one second list out of order.
-TEST(Ids, DISABLED_SortByCreationTimeWithinOneSecond) {
+// Regression: ids of one second used to sort at random, so audit events of that second listed
+// out of order.
+TEST(Ids, SortByCreationTimeWithinOneSecond) {
   ManualClock clock(1700000000);
   SodiumRandom random;
   IdGenerator ids(clock, random);
@@ -216,11 +214,11 @@ TEST(Ids, IsValidIdRejectsWrongShapes) {
   const std::string good = "co_0000655b1a2b3c4d5e6f7a8b9c0d";
   ASSERT_EQ(good.size(), 31u);
   EXPECT_TRUE(is_valid_id(good, "co"));
-  EXPECT_FALSE(is_valid_id(good, "pr"));                      // other prefix
+  EXPECT_FALSE(is_valid_id(good, "pr"));  // other prefix
   EXPECT_FALSE(is_valid_id("", "co"));
   EXPECT_FALSE(is_valid_id("xyz", "co"));
-  EXPECT_FALSE(is_valid_id(good.substr(0, 30), "co"));        // too short
-  EXPECT_FALSE(is_valid_id(good + "0", "co"));                // too long
+  EXPECT_FALSE(is_valid_id(good.substr(0, 30), "co"));                 // too short
+  EXPECT_FALSE(is_valid_id(good + "0", "co"));                         // too long
   EXPECT_FALSE(is_valid_id("co-0000655b1a2b3c4d5e6f7a8b9c0d", "co"));  // separator
   EXPECT_FALSE(is_valid_id("co_0000655B1A2B3C4D5E6F7A8B9C0D", "co"));  // upper case
   EXPECT_FALSE(is_valid_id("co_0000655b1a2b3c4d5e6f7a8b9c0g", "co"));  // not hex
@@ -241,7 +239,7 @@ TEST(FailureThrottle, ThrottlesAtTheLimitUntilTheOldestFailureLeavesTheWindow) {
   throttle.record_failure("alice");  // t=1010
   EXPECT_EQ(throttle.retry_after("alice"), 0);
   clock.advance(10);
-  throttle.record_failure("alice");  // t=1020: third failure
+  throttle.record_failure("alice");              // t=1020: third failure
   EXPECT_EQ(throttle.retry_after("alice"), 40);  // the first leaves the window at 1060
   EXPECT_EQ(throttle.retry_after("bob"), 0);     // keys are independent
   clock.advance(39);
@@ -326,7 +324,8 @@ TEST(Random, HexAndTokenShapes) {
   EXPECT_EQ(hex.find_first_not_of("0123456789abcdef"), std::string::npos);
   auto token = random.token(32);
   EXPECT_EQ(token.size(), 43u);
-  EXPECT_EQ(token.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"), std::string::npos);
+  EXPECT_EQ(token.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+            std::string::npos);
   EXPECT_NE(random.token(32), random.token(32));
 }
 
