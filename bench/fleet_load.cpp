@@ -1,8 +1,9 @@
 // Whole-system load driver (not a Google Benchmark): runs the real `carillon up` binary as a
 // child on free ports (SQLite, or PostgreSQL started here like tests/support does), emulated
-// devices in this process and the HTTPS API, and prints what the foundation issue asks for:
+// devices (in child processes of this binary, 250 each: see kDevicesPerHost) and the HTTPS API,
+// and prints what the foundation issue asks for:
 //
-//   claim   claim N devices from one process: wall time, broker and serve RSS
+//   claim   claim N devices from one driver: wall time, broker and serve RSS
 //   bulk    change one config field on those N devices in one bulk-config request: time until
 //           every device applied it and until the platform recorded every acknowledgement
 //   memory  RSS of broker + serve with 0 and with N connected devices (platform restarted in
@@ -577,24 +578,23 @@ class Fleet {
     double warmup_ms = 0;
     {
       SodiumRandom random;
-      HostArgs a;
-      a.url = up_.url();
-      a.ca = up_.ca_file();
-      a.dir = dir_ / "warmup";
       auto warmup_site = create_node(api, "sites", {{"name", "Warm-up"}, {"project_id", project}, {"time_zone", "Europe/Zurich"}});
       auto code = api.expect("POST", "/api/v1/claim-codes", {{"site_id", warmup_site}, {"role", "door-station"}}, 201)["code"].get<std::string>();
+      emulator::DeviceOptions o;
+      o.platform_url = up_.url();
+      o.ca_file = up_.ca_file();
+      o.state_dir = dir_ / "warmup";
+      o.claim_code = code;
+      o.serial = "BENCH-WARMUP";
+      o.claim_timeout = std::chrono::milliseconds(2000);
       auto t = Steady::now();
-      for (Status s = fail(Errc::unavailable, "not tried"); !s && warmup_attempts < 30; ++warmup_attempts) {
-        emulator::DeviceOptions o;
-        o.platform_url = a.url;
-        o.ca_file = a.ca;
-        o.state_dir = a.dir;
-        o.claim_code = code;
-        o.serial = "BENCH-WARMUP";
-        o.claim_timeout = std::chrono::milliseconds(2000);
-        emulator::EmulatedDevice warmup(o, random);
+      Status s = fail(Errc::unavailable, "not tried");
+      while (!s && warmup_attempts < 30) {
+        ++warmup_attempts;
+        emulator::EmulatedDevice warmup(o, random);  // stops (disconnects) at the end of the turn
         s = warmup.start();
       }
+      if (!s) throw std::runtime_error("warm-up claim failed: " + s.error().message);
       warmup_ms = ms_since(t);
     }
 

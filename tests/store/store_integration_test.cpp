@@ -941,7 +941,9 @@ TEST_P(StoreTest, FilteredDevicePagesOnALargerFleetAreExact) {
     for (const auto& d : page->items) {
       EXPECT_EQ(d.company_id, acme.id);
       EXPECT_EQ(d.online, *f.online);
-      if (!f.site_id.empty()) EXPECT_EQ(d.site_id, f.site_id);
+      if (!f.site_id.empty()) {
+        EXPECT_EQ(d.site_id, f.site_id);
+      }
     }
   }
 }
