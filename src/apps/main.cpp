@@ -1,6 +1,7 @@
 // carillon: one binary, one subcommand per role (ARCHITECTURE.md). Parsing and wiring only.
 
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <fstream>
@@ -61,6 +62,12 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+  // Each emulated device holds ~4 descriptors and serve one per client: use what we may.
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
+  }
   std::atomic<bool> stop{false};
   std::thread([&signals, &stop] {
     int signo = 0;

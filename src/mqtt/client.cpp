@@ -2,7 +2,13 @@
 
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstdint>
 #include <stdexcept>
 #include <utility>
 
@@ -89,12 +95,50 @@ Client::Client(ClientOptions options) : options_(std::move(options)) {
   mosquitto_publish_v5_callback_set(mosq_, &Callbacks::on_publish);
   mosquitto_subscribe_v5_callback_set(mosq_, &Callbacks::on_subscribe);
   mosquitto_message_v5_callback_set(mosq_, &Callbacks::on_message);
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) throw std::runtime_error("eventfd failed");
 }
 
 Client::~Client() {
   disconnect();
   if (loop_thread_.joinable()) loop_thread_.join();
   mosquitto_destroy(mosq_);
+  ::close(wake_fd_);
+}
+
+void Client::wake() const {
+  std::uint64_t one = 1;
+  // A full counter already means "wake up"; nothing else can fail here.
+  (void)!::write(wake_fd_, &one, sizeof one);
+}
+
+// One turn of the network loop, like mosquitto_loop() but with poll(): mosquitto_loop() uses
+// select(), which cannot watch descriptors above FD_SETSIZE (1024) - a process with a few
+// hundred emulated devices stalled there. The eventfd wakes the loop when another thread has
+// queued a packet (libmosquitto's own wake-up pipe is private to mosquitto_loop()).
+int Client::loop_once(int timeout_ms) {
+  int sock = mosquitto_socket(mosq_);
+  if (sock < 0) return MOSQ_ERR_NO_CONN;
+  pollfd fds[2] = {{sock, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+  if (mosquitto_want_write(mosq_)) fds[0].events |= POLLOUT;
+  // Bytes TLS already decrypted are invisible to poll().
+  auto* ssl = static_cast<SSL*>(mosquitto_ssl_get(mosq_));
+  bool pending = ssl != nullptr && SSL_pending(ssl) > 0;
+  int n = ::poll(fds, 2, pending ? 0 : timeout_ms);
+  if (n < 0 && errno != EINTR) return MOSQ_ERR_ERRNO;
+  if (fds[1].revents & POLLIN) {
+    std::uint64_t count = 0;
+    (void)!::read(wake_fd_, &count, sizeof count);
+  }
+  if (pending || (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+    int rc = mosquitto_loop_read(mosq_, 1);
+    if (rc != MOSQ_ERR_SUCCESS) return rc;
+  }
+  if (mosquitto_want_write(mosq_)) {
+    int rc = mosquitto_loop_write(mosq_, 1);
+    if (rc != MOSQ_ERR_SUCCESS) return rc;
+  }
+  return mosquitto_loop_misc(mosq_);
 }
 
 void Client::on_message(MessageHandler handler) {
@@ -165,7 +209,7 @@ void Client::run_loop() {
   auto delay = std::chrono::milliseconds(500);
   auto stop_deadline = std::chrono::steady_clock::time_point::max();
   for (;;) {
-    int rc = mosquitto_loop(mosq_, 200, 1);
+    int rc = loop_once(200);
     if (!running()) {
       // Stopping: keep looping only to flush the queued DISCONNECT, and not for long.
       if (rc != MOSQ_ERR_SUCCESS) return;
@@ -210,6 +254,7 @@ Status Client::publish(const std::string& topic, const std::string& payload, int
   int rc = mosquitto_publish_v5(mosq_, &mid, topic.c_str(), static_cast<int>(payload.size()), payload.data(), qos,
                                 retain, nullptr);
   if (rc != MOSQ_ERR_SUCCESS) return tl::unexpected(error_from(rc, "mqtt publish"));
+  wake();
   // On the network thread (inside a callback) nobody could deliver the PUBACK we would wait
   // for: the message is queued and libmosquitto retries it, but the result is not known here.
   if (qos == 0 || on_network_thread()) {
@@ -240,6 +285,7 @@ Status Client::subscribe(const std::string& filter, int qos) {
   // Not connected any more: the filter is sent again on the next connection.
   if (rc == MOSQ_ERR_NO_CONN) return {};
   if (rc != MOSQ_ERR_SUCCESS) return tl::unexpected(error_from(rc, "mqtt subscribe"));
+  wake();
   auto granted = wait_ack(mid);
   if (!granted) return tl::unexpected(granted.error());
   if (*granted >= 0x80) {
@@ -261,6 +307,7 @@ void Client::close(int reason) {
   }
   changed_.notify_all();  // ends a reconnect wait of the loop
   mosquitto_disconnect_v5(mosq_, reason, nullptr);
+  wake();
   if (loop_thread_.joinable() && loop_thread_.get_id() != std::this_thread::get_id()) loop_thread_.join();
   ConnectionHandler handler;
   {

@@ -107,6 +107,8 @@ class Client {
 
   void close(int reason);
   void run_loop();
+  int loop_once(int timeout_ms);
+  void wake() const;
   bool running() const;
   void handle_connect(int rc);
   void handle_disconnect(int rc);
@@ -133,6 +135,7 @@ class Client {
   std::map<int, int> acks_;
   std::multiset<int> ignored_acks_;
   std::thread loop_thread_;  // run_loop(), from connect() until close()
+  int wake_fd_ = -1;         // eventfd: other threads queued packets for run_loop() to send
 };
 
 // Ends the live session of a device (e.g. after its certificate was revoked): connects on the
