@@ -8,12 +8,14 @@
 #include "common/files.hpp"
 #include "common/log.hpp"
 #include "devices/protocol.hpp"
+#include "mqtt/broker_config.hpp"
 
 namespace carillon::apps {
 
 namespace protocol = devices::protocol;
 
-DeviceLink::DeviceLink(DeviceLinkOptions options, pki::CertificateAuthority& ca) : options_(std::move(options)), ca_(ca) {}
+DeviceLink::DeviceLink(DeviceLinkOptions options, pki::CertificateAuthority& ca, const Clock& clock)
+    : options_(std::move(options)), ca_(ca), clock_(clock) {}
 
 DeviceLink::~DeviceLink() {
   {
@@ -28,12 +30,29 @@ DeviceLink::~DeviceLink() {
 void DeviceLink::work(devices::DeviceService& service) {
   for (;;) {
     std::pair<std::string, std::string> message;
+    std::optional<std::int64_t> sweep;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !inbox_.empty(); });
+      auto ready = [this] {
+        return stopping_ || !inbox_.empty() || (sweep_due_ && std::chrono::steady_clock::now() >= *sweep_due_);
+      };
+      if (sweep_due_) wake_.wait_until(lock, *sweep_due_, ready);
+      else wake_.wait(lock, ready);
       if (stopping_) return;
-      message = std::move(inbox_.front());
-      inbox_.pop_front();
+      if (sweep_due_ && std::chrono::steady_clock::now() >= *sweep_due_) {
+        sweep = sweep_since_;
+        sweep_due_.reset();
+      } else if (!inbox_.empty()) {
+        message = std::move(inbox_.front());
+        inbox_.pop_front();
+      } else {
+        continue;
+      }
+    }
+    if (sweep) {
+      if (auto expired = service.expire_presence(*sweep); !expired)
+        log::get("devices")->warn("presence sweep failed: {}", expired.error().message);
+      continue;
     }
     auto parsed = protocol::parse_topic(message.first);
     if (!parsed) continue;
@@ -51,16 +70,31 @@ void DeviceLink::work(devices::DeviceService& service) {
 
 Status DeviceLink::connect(devices::DeviceService& service) {
   client_ = std::make_unique<mqtt::Client>(options_.platform);
-  client_->on_message([this](const std::string& topic, const std::string& payload, bool) {
+  const std::string bridge_state = std::string("$SYS/broker/connection/") + mqtt::kClaimBridgeIdentity + "/state";
+  client_->on_message([this, bridge_state](const std::string& topic, const std::string& payload, bool) {
+    if (topic == bridge_state) {
+      claim_bridge_up_ = payload == "1";
+      return;
+    }
     {
       std::lock_guard lock(mutex_);
       inbox_.emplace_back(topic, payload);
     }
     wake_.notify_one();
   });
+  client_->on_connection([this](bool up) {
+    if (!up) return;
+    {
+      std::lock_guard lock(mutex_);
+      sweep_since_ = clock_.now();
+      sweep_due_ = std::chrono::steady_clock::now() + options_.presence_grace;
+    }
+    wake_.notify_one();
+  });
   worker_ = std::thread([this, &service] { work(service); });
   if (auto s = client_->subscribe(protocol::kPlatformDeviceFilter); !s) return s;
   if (auto s = client_->subscribe(protocol::kPlatformClaimFilter); !s) return s;
+  if (auto s = client_->subscribe(bridge_state); !s) return s;
   return client_->connect();
 }
 

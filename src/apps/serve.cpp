@@ -140,7 +140,7 @@ Status run_serve(const ServeConfig& config, const ServeHooks& hooks) {
   link.platform.key_file = config.mqtt_client_key;
   link.crl_file = config.crl;
   link.broker_pid_file = config.broker_pid_file;
-  p.link = std::make_unique<DeviceLink>(link, *p.ca);
+  p.link = std::make_unique<DeviceLink>(link, *p.ca, p.clock);
 
   devices::DeviceSettings settings;
   settings.portal_url = config.public_url;
@@ -155,6 +155,9 @@ Status run_serve(const ServeConfig& config, const ServeHooks& hooks) {
     return s ? std::string() : s.error().message;
   });
   context.readiness_checks.emplace_back("broker", [&p] { return p.link->connected() ? std::string() : "not connected"; });
+  context.readiness_checks.emplace_back("claim_bridge", [&p] {
+    return p.link->claim_bridge_up() ? std::string() : "claim broker not bridged yet";
+  });
   p.metrics.gauge("carillon_broker_connected", "1 when serve is connected to the MQTT broker",
                   [&p] { return p.link->connected() ? 1.0 : 0.0; });
 

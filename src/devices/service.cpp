@@ -251,6 +251,29 @@ void DeviceService::handle_device_message(const std::string& serial, const std::
   }
 }
 
+Result<std::size_t> DeviceService::expire_presence(std::int64_t since) {
+  DeviceFilter filter;
+  filter.online = true;
+  filter.page.limit = 500;
+  std::vector<Device> stale;
+  for (;;) {
+    auto page = repository_.list(filter);
+    if (!page) return tl::unexpected(page.error());
+    for (auto& d : page->items) {
+      if (d.last_seen < since) stale.push_back(std::move(d));
+    }
+    if (page->next.empty()) break;
+    filter.page.after = page->next;
+  }
+  auto now = clock_.now();
+  for (const auto& d : stale) {
+    if (auto s = repository_.set_online(d.serial, false, now); !s) return tl::unexpected(s.error());
+    events_.publish({"device.offline", d.company_id, {{"id", d.id}, {"serial", d.serial}, {"at", now}}});
+  }
+  if (!stale.empty()) log::get("devices")->info("presence: {} device(s) silent since {} marked offline", stale.size(), since);
+  return stale.size();
+}
+
 Result<Device> DeviceService::visible_device(const Actor& actor, const std::string& id) {
   auto missing = [] { return fail(Errc::not_found, "no such device"); };
   if (!is_valid_id(id, id_prefix::device)) return missing();

@@ -80,6 +80,12 @@ class DeviceService {
   // A message from a device's own subtree (leaf = "state", "config/ack", "events", "commands/result").
   void handle_device_message(const std::string& serial, const std::string& leaf, const std::string& payload);
 
+  // Marks offline every device still recorded online that has not reported since `since`.
+  // Used after the platform (re)connects to the broker: connected devices' retained birth
+  // messages arrive at once, so what stays silent was lost without a will (a broker crash).
+  // Returns how many devices were marked offline.
+  Result<std::size_t> expire_presence(std::int64_t since);
+
   Result<Device> get(const Actor& actor, const std::string& id);
   Result<Page<Device>> list(const Actor& actor, DeviceFilter filter);
   // JSON merge patch on the desired config; pushes the new version to the device.

@@ -203,5 +203,25 @@ TEST_F(DeviceServiceClaimTest, HandleClaimAnswersThroughTheChannel) {
   EXPECT_TRUE(channel_.configs.empty());
 }
 
+TEST_F(DeviceServiceClaimTest, PresenceExpiryMarksOnlySilentDevicesOffline) {
+  auto quiet = service_->claim("claim-q", request(new_code(), "EMU-QUIET"));
+  auto loud = service_->claim("claim-l", request(new_code(), "EMU-LOUD"));
+  ASSERT_TRUE(quiet && loud);
+  json birth{{"schema", 1}, {"online", true}, {"config_version", 1}};
+  service_->handle_device_message("EMU-QUIET", "state", birth.dump());
+  service_->handle_device_message("EMU-LOUD", "state", birth.dump());
+  // The platform reconnects to the broker; only one device says it is still there.
+  clock_.advance(120);
+  auto reconnected_at = clock_.now();
+  service_->handle_device_message("EMU-LOUD", "state", birth.dump());
+  clock_.advance(60);
+  auto expired = service_->expire_presence(reconnected_at);
+  ASSERT_TRUE(expired) << expired.error().message;
+  EXPECT_EQ(*expired, 1u);
+  EXPECT_FALSE(service_->get(admin_, (*quiet)["device_id"].get<std::string>())->online);
+  EXPECT_TRUE(service_->get(admin_, (*loud)["device_id"].get<std::string>())->online);
+  EXPECT_EQ(*service_->expire_presence(reconnected_at), 0u);
+}
+
 }  // namespace
 }  // namespace carillon::devices
