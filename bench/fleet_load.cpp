@@ -1,9 +1,9 @@
 // Whole-system load driver (not a Google Benchmark): runs the real `carillon up` binary as a
-// child on free ports (SQLite, or PostgreSQL started here like tests/support does), emulated
-// devices (in child processes of this binary, 250 each: see kDevicesPerHost) and the HTTPS API,
-// and prints what the foundation issue asks for:
+// child on free ports (testing::Platform; SQLite, or PostgreSQL started here like the tests do),
+// all emulated devices in this one process, and the HTTPS API, and prints what the foundation
+// issue asks for:
 //
-//   claim   claim N devices from one driver: wall time, broker and serve RSS
+//   claim   claim N devices from this one process: wall time, broker and serve RSS
 //   bulk    change one config field on those N devices in one bulk-config request: time until
 //           every device applied it and until the platform recorded every acknowledgement
 //   memory  RSS of broker + serve with 0 and with N connected devices (platform restarted in
@@ -16,13 +16,9 @@
 //                   [--verbose]
 // Progress goes to stderr; a JSON document with every figure goes to stdout.
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
+#include <malloc.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -38,7 +34,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -59,6 +54,7 @@
 #include "mqtt/client.hpp"
 #include "store/database.hpp"
 #include "store/device_repository.hpp"
+#include "support/platform.hpp"
 #include "support/postgres_server.hpp"
 #include "support/temp_dir.hpp"
 
@@ -114,9 +110,6 @@ Options parse_options(int argc, char** argv) {
   if (o.phases.count("bulk") && !o.phases.count("claim")) throw std::invalid_argument("bulk needs the claim phase");
   return o;
 }
-
-struct HostArgs;
-HostArgs parse_host_args(int argc, char** argv);
 
 // Percentiles by nearest rank.
 json summary(std::vector<double> samples) {
@@ -210,118 +203,12 @@ class Session {
 };
 
 // ---------------------------------------------------------------------------------------------
-// `carillon up` as a child process.
-// `carillon up` takes four ports (8443, 8883, 8884, 8885 shifted by one offset), so a single
-// free_port() is not enough: probe the four of a random offset.
-bool port_free(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<unsigned short>(port));
-  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
+// The platform's own database, for seeding: `carillon up` writes its URL to serve.json.
+std::string database_url(const testing::Platform& up) {
+  auto text = read_file(up.state_dir() / "serve.json");
+  if (!text) throw std::runtime_error("no serve.json");
+  return json::parse(*text).at("database").get<std::string>();
 }
-
-int free_offset() {
-  std::random_device seed;
-  std::mt19937 gen(seed());
-  std::uniform_int_distribution<int> pick(2000, 50000);
-  for (int attempt = 0; attempt < 200; ++attempt) {
-    int offset = pick(gen);
-    if (port_free(8443 + offset) && port_free(8883 + offset) && port_free(8884 + offset) && port_free(8885 + offset))
-      return offset;
-  }
-  throw std::runtime_error("no free port offset");
-}
-
-class UpProcess {
- public:
-  UpProcess(fs::path dir, std::string database) : dir_(std::move(dir)), database_(std::move(database)), offset_(free_offset()) {
-    url_ = "https://127.0.0.1:" + std::to_string(8443 + offset_);
-  }
-  ~UpProcess() { stop(); }
-  UpProcess(const UpProcess&) = delete;
-  UpProcess& operator=(const UpProcess&) = delete;
-
-  const std::string& url() const { return url_; }
-  fs::path state_dir() const { return dir_ / "state"; }
-  fs::path ca_file() const { return state_dir() / "pki" / "ca.pem"; }
-  pid_t pid() const { return pid_; }
-
-  void start() {
-    auto log = (dir_ / "up.log").string();
-    pid_ = ::fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      FILE* out = std::freopen(log.c_str(), "a", stdout);
-      FILE* err = std::freopen(log.c_str(), "a", stderr);
-      (void)out;
-      (void)err;
-      auto offset = std::to_string(offset_);
-      auto state = state_dir().string();
-      if (database_.empty()) {
-        ::execl(CARILLON_BINARY, CARILLON_BINARY, "up", "--state-dir", state.c_str(), "--port-offset", offset.c_str(),
-                static_cast<char*>(nullptr));
-      } else {
-        ::execl(CARILLON_BINARY, CARILLON_BINARY, "up", "--state-dir", state.c_str(), "--port-offset", offset.c_str(),
-                "--database", database_.c_str(), static_cast<char*>(nullptr));
-      }
-      _exit(127);
-    }
-    auto deadline = Steady::now() + std::chrono::seconds(90);
-    while (Steady::now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        throw std::runtime_error("carillon up exited early; see " + log);
-      }
-      if (fs::exists(ca_file())) {
-        auto ca = read_file(ca_file());
-        http::Client client(http::ClientOptions{ca ? *ca : std::string(), "", "", 2000});
-        auto r = client.request("GET", url_ + "/readyz");
-        if (r && r->status == 200) return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-    throw std::runtime_error("carillon up did not become ready; see " + log);
-  }
-
-  void stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    for (int i = 0; i < 300; ++i) {
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-
-  std::string admin_password() const {
-    auto text = read_file(state_dir() / "admin-credentials.json");
-    if (!text) throw std::runtime_error("no admin-credentials.json");
-    return json::parse(*text).at("password").get<std::string>();
-  }
-  std::string database_url() const {
-    auto text = read_file(state_dir() / "serve.json");
-    if (!text) throw std::runtime_error("no serve.json");
-    return json::parse(*text).at("database").get<std::string>();
-  }
-
- private:
-  fs::path dir_;
-  std::string database_;
-  int offset_;
-  std::string url_;
-  pid_t pid_ = -1;
-};
 
 // ---------------------------------------------------------------------------------------------
 // Memory: VmRSS of a process in KiB (0 if it is gone).
@@ -338,7 +225,7 @@ pid_t pid_from_file(const fs::path& file) {
   return text ? static_cast<pid_t>(std::atoi(text->c_str())) : -1;
 }
 
-json memory_snapshot(const UpProcess& up) {
+json memory_snapshot(const testing::Platform& up) {
   auto broker_dir = up.state_dir() / "mosquitto";
   long serve = rss_kib(up.pid());
   long broker = rss_kib(pid_from_file(broker_dir / "mosquitto.pid"));
@@ -388,170 +275,15 @@ std::string create_node(Session& api, const std::string& collection, const json&
 }
 
 // ---------------------------------------------------------------------------------------------
-// Emulated devices live in "host" processes of at most kDevicesPerHost each: every libmosquitto
-// client holds three descriptors (socket + wake-up socket pair) and its threaded loop uses
-// select(), which cannot watch descriptors >= FD_SETSIZE (1024). One process therefore stalls
-// at about 340 connected devices (measured: BENCHMARKS.md). A host is this binary run with
-// --host-devices; it answers one-line commands on stdin with one line on stdout.
-constexpr int kDevicesPerHost = 250;
-
-struct HostArgs {
-  int first = 0;
-  int count = 0;
-  std::string url;
-  fs::path ca;
-  fs::path dir;
-  fs::path codes;  // one claim code per line for devices first..first+count-1; "" = reconnect
-  int concurrency = 2;
-};
-
-std::unique_ptr<emulator::EmulatedDevice> make_device(const HostArgs& a, int i, const std::string& code, Random& random) {
-  emulator::DeviceOptions o;
-  o.platform_url = a.url;
-  o.ca_file = a.ca;
-  o.state_dir = a.dir / std::to_string(i);
-  o.claim_code = code;
-  char serial[32];
-  std::snprintf(serial, sizeof serial, "BENCH-%06d", i);
-  o.serial = serial;
-  o.claim_timeout = std::chrono::milliseconds(60000);
-  return std::make_unique<emulator::EmulatedDevice>(o, random);
-}
-
-// The host side: start (claim or reconnect) the slice, report, then serve queries until "stop".
-int run_host(const HostArgs& a) {
-  spdlog::set_level(spdlog::level::warn);
-  mqtt::Library mqtt_library;
-  curl_global_init(CURL_GLOBAL_DEFAULT);
-  SodiumRandom random;
-  std::vector<std::string> codes(static_cast<std::size_t>(a.count));
-  if (!a.codes.empty()) {
-    std::ifstream in(a.codes);
-    std::string line;
-    for (int i = 0; i < a.first + a.count && std::getline(in, line); ++i) {
-      if (i >= a.first) codes[static_cast<std::size_t>(i - a.first)] = line;
-    }
-  }
-  std::vector<std::unique_ptr<emulator::EmulatedDevice>> devices(static_cast<std::size_t>(a.count));
-  std::mutex m;
-  std::vector<double> latencies;
-  std::vector<std::string> errors, fatal;
-  parallel_for(a.count, a.concurrency, [&](int k) {
-    auto& device = devices[static_cast<std::size_t>(k)];
-    const auto& code = codes[static_cast<std::size_t>(k)];
-    auto t = Steady::now();
-    device = make_device(a, a.first + k, code, random);
-    auto s = device->start();
-    // A failed attempt is retried (the code is still unused) and counted in the report.
-    for (int attempt = 1; !s && attempt < 3; ++attempt) {
-      {
-        std::lock_guard lock(m);
-        errors.push_back(s.error().message);
-      }
-      device = make_device(a, a.first + k, code, random);
-      s = device->start();
-    }
-    double ms = ms_since(t);
-    std::lock_guard lock(m);
-    latencies.push_back(ms);
-    if (!s) fatal.push_back(s.error().message);
-  });
-  json started{{"latencies", latencies}, {"retries", errors.size()}, {"fatal", fatal.size()},
-               {"first_error", errors.empty() ? std::string() : errors.front()}};
-  std::cout << started.dump() << std::endl;
-  for (std::string line; std::getline(std::cin, line);) {
-    std::stringstream command(line);
-    std::string verb;
-    long long arg = 0;
-    command >> verb >> arg;
-    long long n = 0;
-    if (verb == "connected") {
-      for (auto& d : devices) n += d && d->connected() ? 1 : 0;
-    } else if (verb == "applied") {
-      for (auto& d : devices) n += d && d->applied_config_version() >= arg ? 1 : 0;
-    } else if (verb == "volume") {
-      for (auto& d : devices) n += d && d->config()["audio"]["speaker_volume"] == arg ? 1 : 0;
-    } else if (verb == "rss") {
-      n = rss_kib(::getpid());
-    } else if (verb == "stop") {
-      parallel_for(a.count, a.concurrency, [&](int k) { devices[static_cast<std::size_t>(k)].reset(); });
-      std::cout << "0" << std::endl;
-      break;
-    }
-    std::cout << n << std::endl;
-  }
-  curl_global_cleanup();
-  return 0;
-}
-
-// The driver's end of one host process.
-class Host {
- public:
-  explicit Host(const HostArgs& a) {
-    int to_child[2], from_child[2];
-    if (::pipe(to_child) != 0 || ::pipe(from_child) != 0) throw std::runtime_error("pipe failed");
-    pid_ = ::fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      ::dup2(to_child[0], 0);
-      ::dup2(from_child[1], 1);
-      ::close(to_child[0]);
-      ::close(to_child[1]);
-      ::close(from_child[0]);
-      ::close(from_child[1]);
-      std::vector<std::string> args = {"fleet_load",         "--host-devices",     std::to_string(a.first),
-                                       std::to_string(a.count), "--url",          a.url,
-                                       "--ca",               a.ca.string(),      "--dir",
-                                       a.dir.string(),       "--concurrency",    std::to_string(a.concurrency),
-                                       "--codes",            a.codes.string()};
-      std::vector<char*> argv;
-      for (auto& s : args) argv.push_back(s.data());
-      argv.push_back(nullptr);
-      ::execv("/proc/self/exe", argv.data());
-      _exit(127);
-    }
-    ::close(to_child[0]);
-    ::close(from_child[1]);
-    to_ = ::fdopen(to_child[1], "w");
-    from_ = ::fdopen(from_child[0], "r");
-  }
-  ~Host() {
-    if (pid_ > 0) {
-      (void)ask("stop");
-      std::fclose(to_);
-      std::fclose(from_);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
-  }
-  Host(const Host&) = delete;
-  Host& operator=(const Host&) = delete;
-
-  // The line the host prints once its devices are started.
-  json started() { return json::parse(read_line()); }
-  long long ask(const std::string& command) {
-    std::fprintf(to_, "%s\n", command.c_str());
-    std::fflush(to_);
-    return std::stoll(read_line());
-  }
-  pid_t pid() const { return pid_; }
-
- private:
-  std::string read_line() {
-    std::string line;
-    for (int c = std::fgetc(from_); c != EOF && c != '\n'; c = std::fgetc(from_)) line.push_back(static_cast<char>(c));
-    if (line.empty()) throw std::runtime_error("device host " + std::to_string(pid_) + " ended");
-    return line;
-  }
-
-  pid_t pid_ = -1;
-  FILE* to_ = nullptr;
-  FILE* from_ = nullptr;
-};
-
+// The emulated fleet: N EmulatedDevice objects in this process, each with its own MQTT client
+// (one socket and one eventfd; the client's loop is poll()-based, so descriptors above
+// FD_SETSIZE are fine once RLIMIT_NOFILE is raised, which run() does).
 class Fleet {
  public:
-  Fleet(const Options& options, UpProcess& up, const fs::path& dir) : options_(options), up_(up), dir_(dir) {}
+  Fleet(const Options& options, testing::Platform& up, const fs::path& dir) : options_(options), up_(up), dir_(dir) {}
+  ~Fleet() { stop_all(); }
+  Fleet(const Fleet&) = delete;
+  Fleet& operator=(const Fleet&) = delete;
 
   json claim(Session& api) {
     auto company = create_node(api, "companies", {{"name", "Fleet bench"}});
@@ -561,71 +293,43 @@ class Fleet {
     const int n = options_.devices;
     progress("creating " + std::to_string(n) + " claim codes");
     auto t_codes = Steady::now();
-    {
-      std::ofstream codes(dir_ / "codes.txt");
-      for (int i = 0; i < n; ++i) {
-        codes << api.expect("POST", "/api/v1/claim-codes", {{"site_id", site_}, {"role", "door-station"}}, 201)["code"]
-                     .get<std::string>()
-              << "\n";
-      }
+    std::vector<std::string> codes;
+    for (int i = 0; i < n; ++i) {
+      codes.push_back(
+          api.expect("POST", "/api/v1/claim-codes", {{"site_id", site_}, {"role", "door-station"}}, 201)["code"].get<std::string>());
     }
     double codes_ms = ms_since(t_codes);
 
-    // `carillon up` is ready once serve is on the main broker, but the claim broker's bridge
-    // may connect seconds later and claim requests sent before are lost (BENCHMARKS.md). One
-    // untimed warm-up claim, retried, makes sure the claim path is up before the clock runs.
-    int warmup_attempts = 0;
-    double warmup_ms = 0;
-    {
-      SodiumRandom random;
-      auto warmup_site = create_node(api, "sites", {{"name", "Warm-up"}, {"project_id", project}, {"time_zone", "Europe/Zurich"}});
-      auto code = api.expect("POST", "/api/v1/claim-codes", {{"site_id", warmup_site}, {"role", "door-station"}}, 201)["code"].get<std::string>();
-      emulator::DeviceOptions o;
-      o.platform_url = up_.url();
-      o.ca_file = up_.ca_file();
-      o.state_dir = dir_ / "warmup";
-      o.claim_code = code;
-      o.serial = "BENCH-WARMUP";
-      o.claim_timeout = std::chrono::milliseconds(2000);
-      auto t = Steady::now();
-      Status s = fail(Errc::unavailable, "not tried");
-      while (!s && warmup_attempts < 30) {
-        ++warmup_attempts;
-        emulator::EmulatedDevice warmup(o, random);  // stops (disconnects) at the end of the turn
-        s = warmup.start();
-      }
-      if (!s) throw std::runtime_error("warm-up claim failed: " + s.error().message);
-      warmup_ms = ms_since(t);
-    }
-
+    // No warm-up claim: /readyz waits for the claim broker's bridge, so the first claims are
+    // timed like all others. A claim that got lost would time out (kClaimTimeout), be retried
+    // and show up in failed_attempts_retried.
     auto before = memory_snapshot(up_);
-    progress("claiming " + std::to_string(n) + " devices in " + std::to_string(host_count()) + " host processes, " +
-             std::to_string(options_.concurrency) + " at a time");
+    progress("claiming " + std::to_string(n) + " devices in this process, " + std::to_string(options_.concurrency) +
+             " at a time");
     auto t0 = Steady::now();
-    auto started = start_hosts(dir_ / "codes.txt");
+    auto started = start_devices(codes);
     double claimed_ms = ms_since(t0);
-    bool connected = wait_until(std::chrono::seconds(120), std::chrono::milliseconds(5), [&] { return sum("connected") == n; });
+    bool connected = wait_until(std::chrono::seconds(120), std::chrono::milliseconds(5), [&] { return count_connected() == n; });
     double connected_ms = ms_since(t0);
     bool recorded = wait_until(std::chrono::seconds(120), std::chrono::milliseconds(100), [&] {
       return all_devices(api, "site_id=" + site_ + "&online=true").size() == static_cast<std::size_t>(n);
     });
     double online_ms = ms_since(t0);
     std::this_thread::sleep_for(std::chrono::seconds(1));
+    auto after = snapshot();
     return {{"devices", n},
-            {"host_processes", host_count()},
+            {"device_processes", 1},
             {"concurrency", options_.concurrency},
             {"claim_codes_created_ms", std::round(codes_ms)},
             {"all_claimed_ms", std::round(claimed_ms)},
             {"all_connected_ms", connected ? json(std::round(connected_ms)) : json(nullptr)},
             {"all_online_in_api_ms", recorded ? json(std::round(online_ms)) : json(nullptr)},
-            {"warmup_claim_attempts", warmup_attempts},
-            {"warmup_claim_ms", std::round(warmup_ms)},
             {"claims_per_second", std::round(n / (claimed_ms / 1000.0) * 10) / 10},
-            {"failed_attempts_retried", started["retries"]},
-            {"first_failure", started["first_error"]},
-            {"per_device_start", summary(started["latencies"].get<std::vector<double>>())},
+            {"failed_attempts_retried", started.retries},
+            {"first_failure", started.first_error},
+            {"per_device_start", summary(started.latencies)},
             {"rss_before", before},
-            {"rss_after", snapshot()}};
+            {"rss_after", after}};
   }
 
   json bulk(Session& api, int round) {
@@ -645,8 +349,9 @@ class Fleet {
     if (result["failed"].get<int>() != 0) throw std::runtime_error("bulk-config failures: " + reply.body.substr(0, 500));
     std::int64_t target = INT64_MAX;
     for (auto& r : result["results"]) target = std::min(target, r["version"].get<std::int64_t>());
-    bool applied = wait_until(std::chrono::seconds(120), std::chrono::milliseconds(2),
-                              [&] { return sum("applied " + std::to_string(target)) == n; });
+    bool applied = wait_until(std::chrono::seconds(120), std::chrono::milliseconds(2), [&] {
+      return count([&](const emulator::EmulatedDevice& d) { return d.applied_config_version() >= target; }) == n;
+    });
     double applied_ms = ms_since(t0);
     bool recorded = wait_until(std::chrono::seconds(120), std::chrono::milliseconds(50), [&] {
       int done = 0;
@@ -656,30 +361,37 @@ class Fleet {
       return done == n;
     });
     double recorded_ms = ms_since(t0);
+    // serve logs how long the bulk change took to check, store and publish.
+    std::string serve_log;
+    if (auto log = read_file(up_.log_file())) {
+      auto at = log->rfind("bulk config:");
+      if (at != std::string::npos) serve_log = log->substr(at, log->find('\n', at) - at);
+    }
     return {{"round", round},
             {"devices", n},
             {"target_version", target},
             {"http_response_ms", std::round(response_ms)},
             {"all_devices_applied_ms", applied ? json(std::round(applied_ms)) : json(nullptr)},
             {"all_acks_recorded_ms", recorded ? json(std::round(recorded_ms)) : json(nullptr)},
-            {"devices_with_new_value", sum("volume " + std::to_string(volume))}};
+            {"serve_log", serve_log},
+            {"devices_with_new_value",
+             count([&](const emulator::EmulatedDevice& d) { return d.config()["audio"]["speaker_volume"] == volume; })}};
   }
 
   json memory(Session& api) {
     const int n = options_.devices;
     progress("memory: disconnecting all devices, restarting the platform");
-    hosts_.clear();
+    stop_all();
     std::this_thread::sleep_for(std::chrono::seconds(2));
     auto after_disconnect = snapshot();
-    up_.stop();
-    up_.start();
+    up_.restart();
     api.set_token(login(api, up_));
     std::this_thread::sleep_for(std::chrono::seconds(2));
     auto idle = snapshot();
     progress("memory: reconnecting " + std::to_string(n) + " devices from their stored identity");
     auto t0 = Steady::now();
-    auto started = start_hosts({});
-    bool connected = wait_until(std::chrono::seconds(120), std::chrono::milliseconds(5), [&] { return sum("connected") == n; });
+    start_devices({});
+    bool connected = wait_until(std::chrono::seconds(120), std::chrono::milliseconds(5), [&] { return count_connected() == n; });
     double connected_ms = ms_since(t0);
     bool online = wait_until(std::chrono::seconds(120), std::chrono::milliseconds(100), [&] {
       return all_devices(api, "site_id=" + site_ + "&online=true").size() == static_cast<std::size_t>(n);
@@ -700,72 +412,106 @@ class Fleet {
              {{"serve", per_device("serve_kib")},
               {"broker", per_device("broker_kib")},
               {"broker_plus_serve", per_device("serve_kib") + per_device("broker_kib")},
-              {"emulator_hosts", per_device("device_hosts_kib")}}}};
+              {"emulator_driver", per_device("driver_kib")}}}};
   }
 
-  static std::string login(Session& api, const UpProcess& up) {
+  static std::string login(Session& api, const testing::Platform& up) {
     api.set_token("");
     return api.expect("POST", "/api/v1/auth/login", {{"username", "admin"}, {"password", up.admin_password()}}, 200)["access_token"]
         .get<std::string>();
   }
 
-  void stop_all() { hosts_.clear(); }
-
- private:
-  int host_count() const { return (options_.devices + kDevicesPerHost - 1) / kDevicesPerHost; }
-
-  // Starts every host (they claim or reconnect in parallel) and merges their reports.
-  json start_hosts(const fs::path& codes) {
-    const int hosts = host_count();
-    const int per_host_concurrency = std::max(1, (options_.concurrency + hosts - 1) / hosts);
-    for (int h = 0; h < hosts; ++h) {
-      HostArgs a;
-      a.first = h * kDevicesPerHost;
-      a.count = std::min(kDevicesPerHost, options_.devices - a.first);
-      a.url = up_.url();
-      a.ca = up_.ca_file();
-      a.dir = dir_ / "devices";
-      a.codes = codes;
-      a.concurrency = per_host_concurrency;
-      hosts_.push_back(std::make_unique<Host>(a));
-    }
-    json merged{{"latencies", json::array()}, {"retries", 0}, {"fatal", 0}, {"first_error", nullptr}};
-    for (auto& host : hosts_) {
-      auto r = host->started();
-      for (auto& l : r["latencies"]) merged["latencies"].push_back(l);
-      merged["retries"] = merged["retries"].get<int>() + r["retries"].get<int>();
-      merged["fatal"] = merged["fatal"].get<int>() + r["fatal"].get<int>();
-      if (merged["first_error"].is_null() && !r["first_error"].get<std::string>().empty()) merged["first_error"] = r["first_error"];
-    }
-    if (merged["fatal"].get<int>() > 0)
-      throw std::runtime_error(merged["fatal"].dump() + " devices failed to start 3 times, e.g. " + merged["first_error"].dump());
-    return merged;
+  // Disconnects every device (in parallel: each stop waits for its MQTT DISCONNECT) and hands
+  // the freed memory back to the system, so the driver's RSS is comparable before and after.
+  void stop_all() {
+    parallel_for(static_cast<int>(devices_.size()), std::max(1, options_.concurrency),
+                 [&](int k) { devices_[static_cast<std::size_t>(k)].reset(); });
+    devices_.clear();
+    ::malloc_trim(0);
   }
 
-  long long sum(const std::string& command) {
-    long long total = 0;
-    for (auto& host : hosts_) total += host->ask(command);
-    return total;
+ private:
+  // A lost claim waits this long before the attempt fails and is retried.
+  static constexpr std::chrono::milliseconds kClaimTimeout{10000};
+
+  struct Started {
+    std::vector<double> latencies;
+    int retries = 0;
+    std::string first_error;
+  };
+
+  std::unique_ptr<emulator::EmulatedDevice> make_device(int i, const std::string& code) {
+    emulator::DeviceOptions o;
+    o.platform_url = up_.url();
+    o.ca_file = up_.ca_file();
+    o.state_dir = dir_ / "devices" / std::to_string(i);
+    o.claim_code = code;
+    char serial[32];
+    std::snprintf(serial, sizeof serial, "BENCH-%06d", i);
+    o.serial = serial;
+    o.claim_timeout = kClaimTimeout;
+    return std::make_unique<emulator::EmulatedDevice>(o, random_);
+  }
+
+  // Starts (claims with codes[i], or reconnects from the stored identity when `codes` is
+  // empty) every device, options_.concurrency at a time.
+  Started start_devices(const std::vector<std::string>& codes) {
+    const int n = options_.devices;
+    devices_.resize(static_cast<std::size_t>(n));
+    Started out;
+    std::vector<std::string> fatal;
+    std::mutex m;
+    parallel_for(n, options_.concurrency, [&](int i) {
+      auto& device = devices_[static_cast<std::size_t>(i)];
+      const std::string code = codes.empty() ? std::string() : codes[static_cast<std::size_t>(i)];
+      auto t = Steady::now();
+      device = make_device(i, code);
+      auto s = device->start();
+      // A failed attempt is retried (the code is still unused) and counted in the report.
+      for (int attempt = 1; !s && attempt < 3; ++attempt) {
+        {
+          std::lock_guard lock(m);
+          if (out.retries++ == 0) out.first_error = s.error().message;
+        }
+        device = make_device(i, code);
+        s = device->start();
+      }
+      double ms = ms_since(t);
+      std::lock_guard lock(m);
+      out.latencies.push_back(ms);
+      if (!s) fatal.push_back(s.error().message);
+    });
+    if (!fatal.empty())
+      throw std::runtime_error(std::to_string(fatal.size()) + " devices failed to start 3 times, e.g. " + fatal.front());
+    return out;
+  }
+
+  int count(const std::function<bool(const emulator::EmulatedDevice&)>& predicate) const {
+    int n = 0;
+    for (const auto& d : devices_) n += d && predicate(*d) ? 1 : 0;
+    return n;
+  }
+  int count_connected() const {
+    return count([](const emulator::EmulatedDevice& d) { return d.connected(); });
   }
 
   json snapshot() {
     auto s = memory_snapshot(up_);
-    long long hosts = 0;
-    for (auto& host : hosts_) hosts += rss_kib(host->pid());
-    s["device_hosts_kib"] = hosts;
+    s["devices_running"] = devices_.size();
     return s;
   }
 
   const Options& options_;
-  UpProcess& up_;
+  testing::Platform& up_;
   fs::path dir_;
+  SodiumRandom random_;
   std::string site_;
   std::vector<std::string> ids_;
-  std::vector<std::unique_ptr<Host>> hosts_;
+  std::vector<std::unique_ptr<emulator::EmulatedDevice>> devices_;
 };
 
 // ---------------------------------------------------------------------------------------------
-json list_phase(const Options& options, UpProcess& up, Session& api, const std::string& token) {
+json list_phase(const Options& options, testing::Platform& up, Session& api, const std::string& token) {
   const int m = options.list_devices;
   auto company = create_node(api, "companies", {{"name", "List bench"}});
   std::vector<std::string> projects, sites;
@@ -781,7 +527,7 @@ json list_phase(const Options& options, UpProcess& up, Session& api, const std::
   // Seeding goes straight through the repositories the platform uses, against its database
   // while it runs: a claim code and a claim per device, as a real claim stores them.
   progress("seeding " + std::to_string(m) + " devices through SqlDeviceRepository (" + options.database + ")");
-  auto db = store::Database::open(up.database_url(), 4);
+  auto db = store::Database::open(database_url(up), 4);
   if (!db) throw std::runtime_error("open database: " + db.error().message);
   store::SqlDeviceRepository repo(**db);
   SystemClock clock;
@@ -890,22 +636,6 @@ json list_phase(const Options& options, UpProcess& up, Session& api, const std::
           {"shapes", results}};
 }
 
-HostArgs parse_host_args(int argc, char** argv) {
-  HostArgs a;
-  if (argc < 4) throw std::invalid_argument("--host-devices FIRST COUNT ...");
-  a.first = std::stoi(argv[2]);
-  a.count = std::stoi(argv[3]);
-  for (int i = 4; i + 1 < argc; i += 2) {
-    std::string k = argv[i], v = argv[i + 1];
-    if (k == "--url") a.url = v;
-    else if (k == "--ca") a.ca = v;
-    else if (k == "--dir") a.dir = v;
-    else if (k == "--codes") a.codes = v;
-    else if (k == "--concurrency") a.concurrency = std::stoi(v);
-  }
-  return a;
-}
-
 int run(const Options& options) {
   // 1,000 devices = 1,000 sockets here and in the brokers (children inherit the limit).
   rlimit limit{};
@@ -924,11 +654,13 @@ int run(const Options& options) {
     postgres = std::make_unique<testing::PostgresServer>();
     database = postgres->create_database("carillon_bench");
   }
-  UpProcess up(dir.path(), database);
-  progress("starting carillon up (" + options.database + ") at " + up.url());
+  progress("starting carillon up (" + options.database + ")");
   auto t_up = Steady::now();
-  up.start();
+  std::vector<std::string> up_arguments;
+  if (!database.empty()) up_arguments = {"--database", database};
+  testing::Platform up(up_arguments);
   double up_ms = ms_since(t_up);
+  progress("carillon up ready at " + up.url());
   auto ca = read_file(up.ca_file());
   Session api(up.url(), ca ? *ca : std::string());
   auto token = Fleet::login(api, up);
@@ -967,7 +699,6 @@ int run(const Options& options) {
 
 int main(int argc, char** argv) {
   try {
-    if (argc > 1 && std::string(argv[1]) == "--host-devices") return run_host(parse_host_args(argc, argv));
     return run(parse_options(argc, argv));
   } catch (const std::exception& e) {
     std::cerr << "fleet_load: " << e.what() << std::endl;

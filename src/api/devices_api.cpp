@@ -136,15 +136,19 @@ void add_device_routes(http::Router& router, ApiContext& context) {
     }
     if (!body->contains("config") || !(*body)["config"].is_object())
       return fail(Errc::invalid_argument, "must be an object (JSON merge patch)", "config");
+    std::vector<std::string> device_ids;
+    device_ids.reserve(ids.size());
+    for (const auto& id : ids) device_ids.push_back(id.get<std::string>());
+    auto changed = context.devices.change_config_many(actor, device_ids, (*body)["config"]);
     nlohmann::json results = nlohmann::json::array();
     std::size_t failed = 0;
-    for (const auto& id : ids) {
-      auto device = context.devices.change_config(actor, id.get<std::string>(), (*body)["config"]);
+    for (std::size_t i = 0; i < changed.size(); ++i) {
+      const auto& device = changed[i];
       if (device) {
         results.push_back({{"id", device->id}, {"ok", true}, {"version", device->desired_version}});
       } else {
         failed++;
-        nlohmann::json r{{"id", id}, {"ok", false}, {"status", http::status_for(device.error().code)}, {"detail", device.error().message}};
+        nlohmann::json r{{"id", ids[i]}, {"ok", false}, {"status", http::status_for(device.error().code)}, {"detail", device.error().message}};
         if (!device.error().field.empty()) r["field"] = device.error().field;
         results.push_back(r);
       }

@@ -103,6 +103,15 @@ Status DeviceLink::publish_config(const std::string& serial, const nlohmann::jso
   return client_->publish(protocol::device_topic(serial, "config"), document.dump(), 1, true);
 }
 
+std::vector<Status> DeviceLink::publish_configs(const std::vector<std::pair<std::string, nlohmann::json>>& documents) {
+  if (!client_) return std::vector<Status>(documents.size(), fail(Errc::unavailable, "broker link not started"));
+  std::vector<mqtt::Client::Message> messages;
+  messages.reserve(documents.size());
+  for (const auto& [serial, document] : documents)
+    messages.push_back({protocol::device_topic(serial, "config"), document.dump(), 1, true});
+  return client_->publish_many(messages);
+}
+
 Status DeviceLink::send_command(const std::string& serial, const nlohmann::json& command) {
   if (!client_) return fail(Errc::unavailable, "broker link not started");
   return client_->publish(protocol::device_topic(serial, "commands"), command.dump(), 1, false);

@@ -44,6 +44,8 @@ class DeviceLink final : public devices::DeviceChannel {
   bool claim_bridge_up() const { return claim_bridge_up_.load(); }
 
   Status publish_config(const std::string& serial, const nlohmann::json& document) override;
+  // All in flight at once (mqtt::Client::publish_many).
+  std::vector<Status> publish_configs(const std::vector<std::pair<std::string, nlohmann::json>>& documents) override;
   Status send_command(const std::string& serial, const nlohmann::json& command) override;
   Status send_claim_response(const std::string& client_id, const nlohmann::json& response) override;
   Status cut_off(const std::string& serial, const std::vector<std::string>& revoked_serials) override;

@@ -72,6 +72,14 @@ struct DeviceReport {
   nlohmann::json capabilities = nlohmann::json::array();
 };
 
+// One device's next desired config, for DeviceRepository::set_desired_configs.
+struct DesiredConfigChange {
+  std::string id;
+  nlohmann::json config = nlohmann::json::object();  // the whole document incl. "version"
+  std::int64_t version = 0;
+  AuditEvent audit;
+};
+
 class DeviceRepository {
  public:
   virtual ~DeviceRepository() = default;
@@ -94,6 +102,10 @@ class DeviceRepository {
   // Stores a new desired config document (its "version" must be desired_version + 1).
   virtual Status set_desired_config(const std::string& id, const nlohmann::json& config, std::int64_t version,
                                     std::int64_t at, const AuditEvent& audit) = 0;
+  // The same for many devices in ONE transaction (a bulk change costs one commit, not one per
+  // device): all changes are stored, or none when one of them fails (its error is returned).
+  // Changes apply in order, so one id may appear several times with consecutive versions.
+  virtual Status set_desired_configs(const std::vector<DesiredConfigChange>& changes, std::int64_t at) = 0;
   // Records the version the device acknowledged (ignored if older than what is stored) or its error.
   virtual Status set_applied(const std::string& serial, std::int64_t version, const std::string& error,
                              std::int64_t at) = 0;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
+#include <map>
 
 #include "common/encoding.hpp"
 #include "common/log.hpp"
@@ -23,6 +25,13 @@ constexpr const char* kInvalidClaim = "claim code is unknown, used or expired";
 
 json claim_error(const std::string& code, const std::string& message) {
   return json{{"schema", protocol::kSchema}, {"ok", false}, {"error", {{"code", code}, {"message", message}}}};
+}
+
+// The device as it is once `change` is stored.
+void apply_change(Device& device, const DesiredConfigChange& change) {
+  device.desired_config = change.config;
+  device.desired_version = change.version;
+  device.name = change.config["name"].get<std::string>();
 }
 
 std::string text_or_empty(const json& j, const char* key) {
@@ -293,30 +302,94 @@ Result<Page<Device>> DeviceService::list(const Actor& actor, DeviceFilter filter
   return repository_.list(filter);
 }
 
-Result<Device> DeviceService::change_config(const Actor& actor, const std::string& id, const json& patch) {
-  auto device = visible_device(actor, id);
-  if (!device) return device;
-  if (!actor.can_change(device->company_id)) return fail(Errc::forbidden, "read-only access");
-  if (device->revoked) return fail(Errc::conflict, "device is revoked");
-  auto merged = merge_config(device->desired_config, patch);
+Result<DesiredConfigChange> DeviceService::next_config(const Actor& actor, const Device& device,
+                                                       const json& patch) const {
+  if (!actor.can_change(device.company_id)) return fail(Errc::forbidden, "read-only access");
+  if (device.revoked) return fail(Errc::conflict, "device is revoked");
+  auto merged = merge_config(device.desired_config, patch);
   if (!merged) {
     auto e = merged.error();
     e.field = "config." + e.field;
     return tl::unexpected(e);
   }
-  auto version = device->desired_version + 1;
-  (*merged)["version"] = version;
-  auto now = clock_.now();
-  auto event = audit_event(actor.id, actor.source, "device.config", "device", device->id, device->company_id);
-  event.details = {{"version", version}, {"change", patch}};
-  if (auto s = repository_.set_desired_config(device->id, *merged, version, now, event); !s) return tl::unexpected(s.error());
-  device->desired_config = *merged;
-  device->desired_version = version;
-  device->name = (*merged)["name"].get<std::string>();
-  if (auto s = channel_.publish_config(device->serial, *merged); !s)
-    log::get("devices")->warn("config v{} for {} not published now ({}); sent on reconnect", version, device->serial,
+  DesiredConfigChange change;
+  change.id = device.id;
+  change.version = device.desired_version + 1;
+  (*merged)["version"] = change.version;
+  change.config = std::move(*merged);
+  change.audit = audit_event(actor.id, actor.source, "device.config", "device", device.id, device.company_id);
+  change.audit.details = {{"version", change.version}, {"change", patch}};
+  return change;
+}
+
+void DeviceService::publish_change(const std::string& serial, const DesiredConfigChange& change) {
+  if (auto s = channel_.publish_config(serial, change.config); !s)
+    log::get("devices")->warn("config v{} for {} not published now ({}); sent on reconnect", change.version, serial,
                               s.error().message);
+}
+
+Result<Device> DeviceService::change_config(const Actor& actor, const std::string& id, const json& patch) {
+  auto device = visible_device(actor, id);
+  if (!device) return device;
+  auto change = next_config(actor, *device, patch);
+  if (!change) return tl::unexpected(change.error());
+  if (auto s = repository_.set_desired_config(change->id, change->config, change->version, clock_.now(), change->audit); !s)
+    return tl::unexpected(s.error());
+  apply_change(*device, *change);
+  publish_change(device->serial, *change);
   return device;
+}
+
+std::vector<Result<Device>> DeviceService::change_config_many(const Actor& actor, const std::vector<std::string>& ids,
+                                                              const json& patch) {
+  using Steady = std::chrono::steady_clock;
+  const auto t0 = Steady::now();
+  std::vector<Result<Device>> results;
+  results.reserve(ids.size());
+  std::vector<DesiredConfigChange> changes;
+  std::vector<std::size_t> changed;    // for each change: its index in `ids`
+  std::map<std::string, Device> seen;  // devices checked so far, as changed by this batch
+  for (const auto& id : ids) {
+    auto known = seen.find(id);
+    Result<Device> device = known != seen.end() ? Result<Device>(known->second) : visible_device(actor, id);
+    if (!device) {
+      results.push_back(std::move(device));
+      continue;
+    }
+    auto change = next_config(actor, *device, patch);
+    if (!change) {
+      results.push_back(tl::unexpected(change.error()));
+      continue;
+    }
+    apply_change(*device, *change);
+    seen.insert_or_assign(id, *device);
+    changed.push_back(results.size());
+    results.push_back(std::move(*device));
+    changes.push_back(std::move(*change));
+  }
+  if (changes.empty()) return results;
+  const auto t_checked = Steady::now();
+  if (auto s = repository_.set_desired_configs(changes, clock_.now()); !s) {
+    // Nothing was stored: change them one by one, which re-reads each device.
+    log::get("devices")->warn("bulk config of {} devices not stored at once ({}); changing them one by one",
+                              changes.size(), s.error().message);
+    for (auto i : changed) results[i] = change_config(actor, ids[i], patch);
+    return results;
+  }
+  const auto t_stored = Steady::now();
+  std::vector<std::pair<std::string, json>> documents;
+  documents.reserve(changes.size());
+  for (std::size_t k = 0; k < changes.size(); ++k) documents.emplace_back(results[changed[k]]->serial, changes[k].config);
+  auto published = channel_.publish_configs(documents);
+  for (std::size_t k = 0; k < published.size() && k < changes.size(); ++k) {
+    if (!published[k])
+      log::get("devices")->warn("config v{} for {} not published now ({}); sent on reconnect", changes[k].version,
+                                documents[k].first, published[k].error().message);
+  }
+  auto ms = [](Steady::time_point a, Steady::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
+  log::get("devices")->info("bulk config: {} of {} devices changed; checked in {:.0f} ms, stored in {:.0f} ms, published in {:.0f} ms",
+                            changes.size(), ids.size(), ms(t0, t_checked), ms(t_checked, t_stored), ms(t_stored, Steady::now()));
+  return results;
 }
 
 void DeviceService::record_command(CommandStatus status) {

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -28,6 +29,14 @@ class DeviceChannel {
   virtual ~DeviceChannel() = default;
   // Retained on carillon/v1/devices/{serial}/config.
   virtual Status publish_config(const std::string& serial, const nlohmann::json& document) = 0;
+  // Many (serial, document) pairs, one status each, in order. This default publishes them one
+  // by one; a channel that can have several publications in flight should override it.
+  virtual std::vector<Status> publish_configs(const std::vector<std::pair<std::string, nlohmann::json>>& documents) {
+    std::vector<Status> out;
+    out.reserve(documents.size());
+    for (const auto& [serial, document] : documents) out.push_back(publish_config(serial, document));
+    return out;
+  }
   virtual Status send_command(const std::string& serial, const nlohmann::json& command) = 0;
   virtual Status send_claim_response(const std::string& client_id, const nlohmann::json& response) = 0;
   // Installs a CRL listing `revoked_serials` (hex) on the broker and drops the live session
@@ -90,6 +99,13 @@ class DeviceService {
   Result<Page<Device>> list(const Actor& actor, DeviceFilter filter);
   // JSON merge patch on the desired config; pushes the new version to the device.
   Result<Device> change_config(const Actor& actor, const std::string& id, const nlohmann::json& patch);
+  // change_config for many devices (D4 bulk edit): one result per entry of `ids`, in order, each
+  // the changed device or the error change_config gives for it. Every device is checked first;
+  // the ones that pass are stored in one transaction, then published. An id listed twice gets
+  // two consecutive versions. If that transaction fails (e.g. a device changed concurrently),
+  // the devices are changed one by one with change_config instead.
+  std::vector<Result<Device>> change_config_many(const Actor& actor, const std::vector<std::string>& ids,
+                                                 const nlohmann::json& patch);
   Result<CommandStatus> send_command(const Actor& actor, const std::string& id, const std::string& type,
                                      const nlohmann::json& arguments);
   Result<CommandStatus> command(const Actor& actor, const std::string& id, const std::string& command_id);
@@ -102,6 +118,10 @@ class DeviceService {
   AuditEvent audit_event(const std::string& actor, const std::string& source, const std::string& action,
                          const std::string& target_type, const std::string& target_id, const std::string& company_id) const;
   Result<Device> visible_device(const Actor& actor, const std::string& id);
+  // The checks of a config change and the next document with its audit event; stores nothing.
+  Result<DesiredConfigChange> next_config(const Actor& actor, const Device& device, const nlohmann::json& patch) const;
+  // After the change is stored: sends the document (a device offline now gets it on reconnect).
+  void publish_change(const std::string& serial, const DesiredConfigChange& change);
   void record_command(CommandStatus status);
   void finish_rename_commands(const std::string& device_id, std::int64_t applied_version, const std::string& error);
 

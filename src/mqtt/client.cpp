@@ -261,13 +261,56 @@ Status Client::publish(const std::string& topic, const std::string& payload, int
     forget_ack(mid);
     return {};
   }
-  auto reason = wait_ack(mid);
+  return publish_result(topic, wait_ack(mid));
+}
+
+Status Client::publish_result(const std::string& topic, const Result<int>& reason) const {
   if (!reason) return tl::unexpected(reason.error());
   if (*reason == MQTT_RC_NOT_AUTHORIZED) return fail(Errc::forbidden, "not authorized to publish to " + topic, "topic");
   if (*reason >= 0x80) {
     return fail(Errc::internal, fmt::format("publish to {} rejected: {}", topic, mosquitto_reason_string(*reason)));
   }
   return {};
+}
+
+std::vector<Status> Client::publish_many(const std::vector<Message>& messages) {
+  std::vector<Status> out(messages.size());
+  std::vector<std::optional<int>> awaited(messages.size());  // message id whose ack decides
+  const bool may_wait = !on_network_thread();
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    const auto& m = messages[i];
+    if (m.qos < 0 || m.qos > 2) {
+      out[i] = fail(Errc::invalid_argument, "qos must be 0, 1 or 2", "qos");
+      continue;
+    }
+    if (!connected()) {
+      out[i] = fail(Errc::unavailable, "mqtt client not connected");
+      continue;
+    }
+    int mid = 0;
+    int rc = mosquitto_publish_v5(mosq_, &mid, m.topic.c_str(), static_cast<int>(m.payload.size()), m.payload.data(),
+                                  m.qos, m.retain, nullptr);
+    if (rc != MOSQ_ERR_SUCCESS) {
+      out[i] = tl::unexpected(error_from(rc, "mqtt publish"));
+      continue;
+    }
+    if (m.qos == 0 || !may_wait) forget_ack(mid);
+    else awaited[i] = mid;
+  }
+  wake();
+  bool timed_out = false;
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    if (!awaited[i]) continue;
+    if (timed_out) {
+      forget_ack(*awaited[i]);
+      out[i] = fail(Errc::unavailable, "no acknowledgement from the broker for an earlier message; not awaited");
+      continue;
+    }
+    auto reason = wait_ack(*awaited[i]);
+    timed_out = !reason;
+    out[i] = publish_result(messages[i].topic, reason);
+  }
+  return out;
 }
 
 Status Client::subscribe(const std::string& filter, int qos) {

@@ -18,6 +18,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "common/result.hpp"
 
@@ -90,6 +91,17 @@ class Client {
   // no ack came, invalid_argument for a bad topic or QoS. Called from a handler (the network
   // thread), QoS 1/2 returns once queued too: waiting there would block the ack itself.
   Status publish(const std::string& topic, const std::string& payload, int qos = 1, bool retain = false);
+  struct Message {
+    std::string topic;
+    std::string payload;
+    int qos = 1;
+    bool retain = false;
+  };
+  // publish() for many messages: all are queued first, then their acknowledgements are awaited,
+  // so the broker gets them back to back instead of one per round trip. One status per message,
+  // in order, with publish()'s errors; once no acknowledgement came for ack_timeout, the
+  // remaining ones are not awaited (unavailable).
+  std::vector<Status> publish_many(const std::vector<Message>& messages);
   // Remembered and re-sent after every reconnect. Waits for the SUBACK (ack_timeout) when
   // connected: forbidden when the broker refused the filter. When not connected it is only
   // remembered and sent on the next connection.
@@ -115,6 +127,7 @@ class Client {
   void handle_ack(int mid, int reason);
   void handle_message(const std::string& topic, const std::string& payload, bool retained);
   Result<int> wait_ack(int mid);
+  Status publish_result(const std::string& topic, const Result<int>& reason) const;
   bool on_network_thread() const { return network_thread_.load() == std::this_thread::get_id(); }
   std::atomic<std::thread::id> network_thread_{};
   void forget_ack(int mid);

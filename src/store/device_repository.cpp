@@ -115,6 +115,37 @@ Status update_live(soci::session& sql, Query& update, const std::string& serial)
   return {};
 }
 
+Status check_document_version(const nlohmann::json& config, std::int64_t version) {
+  if (config.is_object() && config.contains("version") &&
+      !(config["version"].is_number_integer() && config["version"].get<std::int64_t>() == version)) {
+    return fail(Errc::invalid_argument, "document version differs from the version stored", "version");
+  }
+  return {};
+}
+
+// The UPDATE + audit of one desired config change, inside the caller's transaction.
+Status store_desired_config(soci::session& sql, const std::string& id, const nlohmann::json& config,
+                            std::int64_t version, std::int64_t at, const AuditEvent& audit) {
+  Query q("UPDATE devices SET desired_config = ");
+  q.bind(config.dump()) << ", desired_version = ";
+  q.bind(version) << ", ";
+  // The document's name is the device's name: a rename is a config change.
+  if (config.is_object() && config.contains("name") && config["name"].is_string()) {
+    q << "name = ";
+    q.bind(config["name"].get<std::string>()) << ", ";
+  }
+  q << "updated_at = ";
+  q.bind(at) << " WHERE id = ";
+  q.bind(id) << " AND desired_version = ";
+  q.bind(version - 1);
+  if (q.execute(sql) != 1) {
+    if (!device_by_id(sql, id)) return fail(Errc::not_found, "device not found", "id");
+    return fail(Errc::conflict, "config version must be the stored version + 1", "version");
+  }
+  detail::insert_audit(sql, audit);
+  return {};
+}
+
 }  // namespace
 
 Status SqlDeviceRepository::insert_claim_code(const ClaimCode& code, const AuditEvent& audit) {
@@ -332,29 +363,27 @@ Status SqlDeviceRepository::set_report(const std::string& serial, const devices:
 Status SqlDeviceRepository::set_desired_config(const std::string& id, const nlohmann::json& config,
                                                std::int64_t version, std::int64_t at, const AuditEvent& audit) {
   return detail::guarded([&]() -> Status {
-    if (config.is_object() && config.contains("version") &&
-        !(config["version"].is_number_integer() && config["version"].get<std::int64_t>() == version)) {
-      return fail(Errc::invalid_argument, "document version differs from the version stored", "version");
-    }
+    if (auto checked = check_document_version(config, version); !checked) return checked;
     soci::session sql(db_.pool());
     detail::Transaction tx(sql, db_.kind());
-    Query q("UPDATE devices SET desired_config = ");
-    q.bind(config.dump()) << ", desired_version = ";
-    q.bind(version) << ", ";
-    // The document's name is the device's name: a rename is a config change.
-    if (config.is_object() && config.contains("name") && config["name"].is_string()) {
-      q << "name = ";
-      q.bind(config["name"].get<std::string>()) << ", ";
+    if (auto stored = store_desired_config(sql, id, config, version, at, audit); !stored) return stored;
+    tx.commit();
+    return {};
+  });
+}
+
+Status SqlDeviceRepository::set_desired_configs(const std::vector<devices::DesiredConfigChange>& changes,
+                                                std::int64_t at) {
+  return detail::guarded([&]() -> Status {
+    for (const auto& c : changes) {
+      if (auto checked = check_document_version(c.config, c.version); !checked) return checked;
     }
-    q << "updated_at = ";
-    q.bind(at) << " WHERE id = ";
-    q.bind(id) << " AND desired_version = ";
-    q.bind(version - 1);
-    if (q.execute(sql) != 1) {
-      if (!device_by_id(sql, id)) return fail(Errc::not_found, "device not found", "id");
-      return fail(Errc::conflict, "config version must be the stored version + 1", "version");
+    if (changes.empty()) return {};
+    soci::session sql(db_.pool());
+    detail::Transaction tx(sql, db_.kind());
+    for (const auto& c : changes) {
+      if (auto stored = store_desired_config(sql, c.id, c.config, c.version, at, c.audit); !stored) return stored;
     }
-    detail::insert_audit(sql, audit);
     tx.commit();
     return {};
   });

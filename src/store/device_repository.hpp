@@ -34,6 +34,9 @@ class SqlDeviceRepository final : public devices::DeviceRepository {
   // carries a "version" different from `version`; not_found for an unknown id.
   Status set_desired_config(const std::string& id, const nlohmann::json& config, std::int64_t version,
                             std::int64_t at, const AuditEvent& audit) override;
+  // One transaction for all; the errors of set_desired_config, for the first change that fails
+  // (nothing is stored then).
+  Status set_desired_configs(const std::vector<devices::DesiredConfigChange>& changes, std::int64_t at) override;
   // With an empty error the acknowledged version is recorded (and the error cleared) unless
   // older than the stored one; with an error only the error is recorded, and only if
   // `version` is not older than the applied one.

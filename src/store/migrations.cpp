@@ -111,6 +111,13 @@ std::span<const Migration> migrations() {
          "CREATE INDEX devices_site ON devices (site_id, id)",
          "CREATE INDEX devices_site_online ON devices (site_id, online, id)",
      }},
+    {3,
+     "index for device lookups by serial",
+     {
+         // find_by_serial (every message a device sends) also considers revoked rows, so the
+         // partial devices_live_serial cannot serve it: without this it scanned the table.
+         "CREATE INDEX devices_serial ON devices (serial, revoked, id)",
+     }},
 };
   return kMigrations;
 }

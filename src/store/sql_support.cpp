@@ -71,7 +71,7 @@ std::int64_t Query::execute(soci::session& sql) {
   soci::statement st(sql);
   bind_uses(st);
   st.alloc();
-  st.prepare(text_);
+  st.prepare(text_, kStatementType);
   st.define_and_bind();
   st.execute(true);
   return st.get_affected_rows();

@@ -50,6 +50,12 @@ class Transaction {
   bool done_ = false;
 };
 
+// Every statement is run once (a Query is built per call). As a "one-time" statement SOCI's
+// PostgreSQL backend sends it with its parameters in one round trip (PQexecParams); the default
+// "repeatable" kind costs three (PQprepare, PQexecPrepared and a DEALLOCATE when the statement
+// ends), which tripled the database time of every repository call (BENCHMARKS.md).
+inline constexpr soci::details::statement_type kStatementType = soci::details::st_one_time_query;
+
 // SQL text plus bound values. bind() appends a placeholder; values live in deques so their
 // addresses stay valid while SOCI holds them.
 class Query {
@@ -74,7 +80,7 @@ class Query {
     bind_uses(st);
     row.bind(st);
     st.alloc();
-    st.prepare(text_);
+    st.prepare(text_, kStatementType);
     st.define_and_bind();
     st.execute(false);
     while (st.fetch()) on_row();

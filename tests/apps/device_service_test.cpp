@@ -5,9 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -52,6 +54,54 @@ class RecordingChannel final : public DeviceChannel {
 
  private:
   std::mutex mutex_;
+};
+
+// The real repository, except that just before a bulk write another writer changes a device:
+// what a concurrent change_config does between the checks and the write.
+class InterferingRepository final : public DeviceRepository {
+ public:
+  explicit InterferingRepository(DeviceRepository& inner) : inner_(inner) {}
+  std::function<void()> before_bulk_write;
+
+  Status insert_claim_code(const ClaimCode& code, const AuditEvent& audit) override {
+    return inner_.insert_claim_code(code, audit);
+  }
+  Result<ClaimCode> find_claim_code_by_hash(const std::string& code_hash) override {
+    return inner_.find_claim_code_by_hash(code_hash);
+  }
+  Result<Page<ClaimCode>> list_claim_codes(const std::string& site_id, const PageRequest& page) override {
+    return inner_.list_claim_codes(site_id, page);
+  }
+  Status claim(const std::string& claim_code_id, std::int64_t now, const Device& device, const AuditEvent& audit) override {
+    return inner_.claim(claim_code_id, now, device, audit);
+  }
+  Result<Device> find(const std::string& id) override { return inner_.find(id); }
+  Result<Device> find_by_serial(const std::string& serial) override { return inner_.find_by_serial(serial); }
+  Result<Page<Device>> list(const DeviceFilter& filter) override { return inner_.list(filter); }
+  Status set_online(const std::string& serial, bool online, std::int64_t at) override {
+    return inner_.set_online(serial, online, at);
+  }
+  Status set_report(const std::string& serial, const DeviceReport& report, std::int64_t at) override {
+    return inner_.set_report(serial, report, at);
+  }
+  Status set_desired_config(const std::string& id, const json& config, std::int64_t version, std::int64_t at,
+                            const AuditEvent& audit) override {
+    return inner_.set_desired_config(id, config, version, at, audit);
+  }
+  Status set_desired_configs(const std::vector<DesiredConfigChange>& changes, std::int64_t at) override {
+    if (before_bulk_write) std::exchange(before_bulk_write, nullptr)();
+    return inner_.set_desired_configs(changes, at);
+  }
+  Status set_applied(const std::string& serial, std::int64_t version, const std::string& error, std::int64_t at) override {
+    return inner_.set_applied(serial, version, error, at);
+  }
+  Status revoke(const std::string& id, std::int64_t at, const AuditEvent& audit) override {
+    return inner_.revoke(id, at, audit);
+  }
+  Result<std::vector<std::string>> revoked_cert_serials() override { return inner_.revoked_cert_serials(); }
+
+ private:
+  DeviceRepository& inner_;
 };
 
 class DeviceServiceClaimTest : public ::testing::Test {
@@ -221,6 +271,96 @@ TEST_F(DeviceServiceClaimTest, PresenceExpiryMarksOnlySilentDevicesOffline) {
   EXPECT_FALSE(service_->get(admin_, (*quiet)["device_id"].get<std::string>())->online);
   EXPECT_TRUE(service_->get(admin_, (*loud)["device_id"].get<std::string>())->online);
   EXPECT_EQ(*service_->expire_presence(reconnected_at), 0u);
+}
+
+TEST_F(DeviceServiceClaimTest, ChangeConfigManyChecksEveryDeviceAndStoresThePassingOnes) {
+  std::vector<std::string> ids;
+  for (const char* serial : {"EMU-BULK-A", "EMU-BULK-B", "EMU-BULK-C"}) {
+    auto claimed = service_->claim(std::string("claim-") + serial, request(new_code(), serial));
+    ASSERT_TRUE(claimed) << claimed.error().message;
+    ids.push_back((*claimed)["device_id"].get<std::string>());
+  }
+  ASSERT_TRUE(service_->revoke(admin_, ids[2]));
+  channel_.configs.clear();
+  const json patch{{"audio", {{"speaker_volume", 7}}}};
+  const std::string unknown = "dv_00000000000000000000000000";
+  // A: ok, unknown: not found, B: ok, C: revoked, A again: its next version.
+  auto results = service_->change_config_many(admin_, {ids[0], unknown, ids[1], ids[2], ids[0]}, patch);
+  ASSERT_EQ(results.size(), 5u);
+  ASSERT_TRUE(results[0]) << results[0].error().message;
+  EXPECT_EQ(results[0]->desired_version, 2);
+  EXPECT_EQ(results[0]->desired_config["audio"]["speaker_volume"], 7);
+  ASSERT_FALSE(results[1]);
+  auto single_unknown = service_->change_config(admin_, unknown, patch);
+  EXPECT_EQ(results[1].error().code, single_unknown.error().code);
+  EXPECT_EQ(results[1].error().message, single_unknown.error().message);
+  ASSERT_TRUE(results[2]);
+  EXPECT_EQ(results[2]->desired_version, 2);
+  ASSERT_FALSE(results[3]);
+  EXPECT_EQ(results[3].error().code, Errc::conflict);
+  EXPECT_EQ(results[3].error().message, service_->change_config(admin_, ids[2], patch).error().message);
+  ASSERT_TRUE(results[4]);
+  EXPECT_EQ(results[4]->desired_version, 3);
+
+  EXPECT_EQ(service_->get(admin_, ids[0])->desired_version, 3);
+  EXPECT_EQ(service_->get(admin_, ids[1])->desired_version, 2);
+  EXPECT_EQ(service_->get(admin_, ids[1])->desired_config["audio"]["speaker_volume"], 7);
+  EXPECT_EQ(service_->get(admin_, ids[2])->desired_version, 1);
+  ASSERT_EQ(channel_.configs.size(), 3u);  // published after storing, in request order
+  EXPECT_EQ(channel_.configs[0].first, "EMU-BULK-A");
+  EXPECT_EQ(channel_.configs[0].second["version"], 2);
+  EXPECT_EQ(channel_.configs[1].first, "EMU-BULK-B");
+  EXPECT_EQ(channel_.configs[2].first, "EMU-BULK-A");
+  EXPECT_EQ(channel_.configs[2].second["version"], 3);
+
+  // An invalid patch fails on every device with change_config's error; nothing is stored or sent.
+  channel_.configs.clear();
+  const json bad{{"audio", {{"speaker_volume", "loud"}}}};
+  auto rejected = service_->change_config_many(admin_, {ids[0], ids[1]}, bad);
+  auto single_bad = service_->change_config(admin_, ids[0], bad);
+  ASSERT_FALSE(single_bad);
+  for (const auto& r : rejected) {
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, single_bad.error().code);
+    EXPECT_EQ(r.error().field, single_bad.error().field);
+  }
+  EXPECT_EQ(service_->get(admin_, ids[0])->desired_version, 3);
+  EXPECT_TRUE(channel_.configs.empty());
+
+  // Read-only access changes nothing either.
+  Actor reader = admin_;
+  reader.can_write = false;
+  for (const auto& r : service_->change_config_many(reader, {ids[0], ids[1]}, patch)) {
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Errc::forbidden);
+  }
+  EXPECT_EQ(service_->get(admin_, ids[1])->desired_version, 2);
+}
+
+TEST_F(DeviceServiceClaimTest, ChangeConfigManyFallsBackToOneByOneWhenADeviceChangedMeanwhile) {
+  std::vector<std::string> ids;
+  for (const char* serial : {"EMU-RACE-A", "EMU-RACE-B"}) {
+    auto claimed = service_->claim(std::string("claim-") + serial, request(new_code(), serial));
+    ASSERT_TRUE(claimed) << claimed.error().message;
+    ids.push_back((*claimed)["device_id"].get<std::string>());
+  }
+  InterferingRepository repository(*device_repo_);
+  DeviceSettings settings;
+  DeviceService service(repository, *tenancy_, *ca_, channel_, *audit_, events_, ids_, clock_, random_, settings);
+  // Between the checks (B at version 1) and the bulk write, someone renames B: version 2.
+  repository.before_bulk_write = [&] { ASSERT_TRUE(service_->change_config(admin_, ids[1], json{{"name", "Renamed"}})); };
+  channel_.configs.clear();
+  auto results = service.change_config_many(admin_, ids, json{{"audio", {{"speaker_volume", 3}}}});
+  ASSERT_EQ(results.size(), 2u);
+  ASSERT_TRUE(results[0]) << results[0].error().message;
+  ASSERT_TRUE(results[1]) << results[1].error().message;
+  EXPECT_EQ(results[0]->desired_version, 2);
+  EXPECT_EQ(results[1]->desired_version, 3);  // on top of the concurrent rename, not over it
+  auto b = service.get(admin_, ids[1]);
+  EXPECT_EQ(b->name, "Renamed");
+  EXPECT_EQ(b->desired_config["audio"]["speaker_volume"], 3);
+  ASSERT_EQ(channel_.configs.size(), 3u);  // the rename, then A and B one by one
+  EXPECT_EQ(channel_.configs[2].second["version"], 3);
 }
 
 }  // namespace

@@ -175,10 +175,10 @@ TEST_P(StoreTest, MigrationsAreIdempotent) {
   EXPECT_EQ(db_->backend(), GetParam() == Backend::sqlite ? "sqlite" : "postgresql");
   auto before = db_->schema_version();
   ASSERT_TRUE(before);
-  EXPECT_EQ(*before, 2);
+  EXPECT_EQ(*before, 3);
   ASSERT_TRUE(db_->migrate());
   ASSERT_TRUE(db_->migrate());
-  EXPECT_EQ(*db_->schema_version(), 2);
+  EXPECT_EQ(*db_->schema_version(), 3);
   EXPECT_TRUE(db_->ping());
   // The schema still works after the repeated runs.
   Node acme = company();
@@ -829,6 +829,57 @@ TEST_P(StoreTest, DeviceStateUpdates) {
   EXPECT_EQ(d->applied_version, 3);
   EXPECT_EQ(d->applied_error, "");
   EXPECT_EQ(devices_->set_applied("SN-NONE", 3, "", 1).error().code, Errc::not_found);
+}
+
+TEST_P(StoreTest, DesiredConfigsOfManyDevicesAreStoredInOneTransaction) {
+  Node site = child(NodeKind::site, child(NodeKind::project, company()));
+  Device a = claimed(site, "SN-BULK-A");
+  Device b = claimed(site, "SN-BULK-B");
+  auto change = [&](const Device& d, std::int64_t version, nlohmann::json config) {
+    config["version"] = version;
+    return devices::DesiredConfigChange{d.id, config, version, event("device.config", d.id, d.company_id)};
+  };
+
+  // In order, so one device may take two consecutive versions in one call.
+  ASSERT_TRUE(devices_->set_desired_configs(
+      {change(a, 2, {{"name", "Gate " + kNasty}}), change(b, 2, {{"name", "Back"}}), change(a, 3, {{"name", "Gate 3"}})},
+      1300));
+  auto stored_a = devices_->find(a.id);
+  auto stored_b = devices_->find(b.id);
+  ASSERT_TRUE(stored_a && stored_b);
+  EXPECT_EQ(stored_a->desired_version, 3);
+  EXPECT_EQ(stored_a->desired_config, (nlohmann::json{{"name", "Gate 3"}, {"version", 3}}));
+  EXPECT_EQ(stored_a->name, "Gate 3");
+  EXPECT_EQ(stored_a->updated_at, 1300);
+  EXPECT_EQ(stored_b->desired_version, 2);
+  EXPECT_EQ(stored_b->name, "Back");
+  EXPECT_EQ(audit_count(a.id), 3u);  // claim + two config changes
+  EXPECT_EQ(audit_count(b.id), 2u);
+
+  // One failing change (a skipped version, an unknown device, a document with another
+  // version) stores none of the others and leaves no audit event.
+  auto unchanged = [&] {
+    EXPECT_EQ(devices_->find(a.id)->desired_version, 3);
+    EXPECT_EQ(devices_->find(b.id)->desired_version, 2);
+    EXPECT_EQ(devices_->find(b.id)->name, "Back");
+    EXPECT_EQ(audit_count(a.id), 3u);
+    EXPECT_EQ(audit_count(b.id), 2u);
+  };
+  EXPECT_EQ(devices_->set_desired_configs({change(b, 3, {{"name", "Lost"}}), change(a, 5, {})}, 1400).error().code,
+            Errc::conflict);
+  unchanged();
+  Device missing = a;
+  missing.id = "dv_missing";
+  auto not_found = devices_->set_desired_configs({change(b, 3, {{"name", "Lost"}}), change(missing, 2, {})}, 1400);
+  EXPECT_EQ(not_found.error().code, Errc::not_found);
+  unchanged();
+  auto mismatched = change(a, 4, {});
+  mismatched.config["version"] = 9;
+  EXPECT_EQ(devices_->set_desired_configs({change(b, 3, {{"name", "Lost"}}), mismatched}, 1400).error().code,
+            Errc::invalid_argument);
+  unchanged();
+  EXPECT_TRUE(devices_->set_desired_configs({}, 1500));
+  unchanged();
 }
 
 TEST_P(StoreTest, RevocationFeedsCrlAndHidesSerial) {

@@ -10,7 +10,10 @@
 #include <chrono>
 #include <random>
 #include <stdexcept>
+#include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "common/files.hpp"
 
@@ -44,7 +47,8 @@ int free_offset() {
 
 }  // namespace
 
-Platform::Platform() : state_dir_(dir_.path() / "state"), offset_(free_offset()) {
+Platform::Platform(std::vector<std::string> up_arguments)
+    : up_arguments_(std::move(up_arguments)), state_dir_(dir_.path() / "state"), offset_(free_offset()) {
   url_ = "https://127.0.0.1:" + std::to_string(8443 + offset_);
   start();
 }
@@ -52,7 +56,7 @@ Platform::Platform() : state_dir_(dir_.path() / "state"), offset_(free_offset())
 Platform::~Platform() { stop(); }
 
 void Platform::start() {
-  auto log = (dir_.path() / "up.log").string();
+  auto log = log_file().string();
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
@@ -60,10 +64,13 @@ void Platform::start() {
     FILE* err = std::freopen(log.c_str(), "a", stderr);
     (void)out;
     (void)err;
-    auto offset = std::to_string(offset_);
-    auto state = state_dir_.string();
-    ::execl(CARILLON_BINARY, CARILLON_BINARY, "up", "--state-dir", state.c_str(), "--port-offset", offset.c_str(),
-            static_cast<char*>(nullptr));
+    std::vector<std::string> args = {CARILLON_BINARY, "up", "--state-dir", state_dir_.string(), "--port-offset",
+                                      std::to_string(offset_)};
+    args.insert(args.end(), up_arguments_.begin(), up_arguments_.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(CARILLON_BINARY, argv.data());
     _exit(127);
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);

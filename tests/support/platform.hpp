@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -16,7 +17,9 @@ namespace carillon::testing {
 
 class Platform {
  public:
-  Platform();   // starts and waits until /readyz is green (throws on failure)
+  // Starts `carillon up` with `up_arguments` appended to its command line (e.g. {"--database",
+  // "postgresql://..."}) and waits until /readyz is green (throws on failure).
+  explicit Platform(std::vector<std::string> up_arguments = {});
   ~Platform();  // SIGTERM, waits for a clean exit
   Platform(const Platform&) = delete;
   Platform& operator=(const Platform&) = delete;
@@ -26,6 +29,8 @@ class Platform {
   const std::string& url() const { return url_; }
   int port_offset() const { return offset_; }
   pid_t pid() const { return pid_; }
+  // stdout and stderr of every `carillon up` run of this platform.
+  std::filesystem::path log_file() const { return dir_.path() / "up.log"; }
   std::string admin_password() const;
 
   // An HTTP client that trusts the platform CA.
@@ -53,6 +58,7 @@ class Platform {
   void start();
 
   TempDir dir_;
+  std::vector<std::string> up_arguments_;
   std::filesystem::path state_dir_;
   int offset_ = 0;
   std::string url_;
