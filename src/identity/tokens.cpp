@@ -15,42 +15,25 @@
 #include <openssl/sha.h>
 
 #include "common/encoding.hpp"
+#include "common/openssl.hpp"
 
 namespace carillon::identity {
 
 namespace {
 
-template <class T, void (*Free)(T*)>
-struct Deleter {
-  void operator()(T* p) const { Free(p); }
-};
-template <class T, void (*Free)(T*)>
-using Handle = std::unique_ptr<T, Deleter<T, Free>>;
-
-using BioPtr = Handle<BIO, BIO_free_all>;
-using BignumPtr = Handle<BIGNUM, BN_free>;
-using PkeyPtr = Handle<EVP_PKEY, EVP_PKEY_free>;
-using MdCtxPtr = Handle<EVP_MD_CTX, EVP_MD_CTX_free>;
-using EcdsaSigPtr = Handle<ECDSA_SIG, ECDSA_SIG_free>;
+using openssl::bio_contents;
+using openssl::BignumPtr;
+using openssl::BioPtr;
+using openssl::EcdsaSigPtr;
+using openssl::is_p256;
+using openssl::MdCtxPtr;
+using openssl::PkeyPtr;
 
 constexpr std::size_t kCoordinateSize = 32;  // P-256: R and S are 32 bytes each
 constexpr std::string_view kAlgorithm = "ES256";
 
-std::string drain_errors() {
-  std::string out;
-  while (unsigned long code = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(code, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out;
-}
 
-tl::unexpected<Error> openssl_failure(std::string_view what) {
-  std::string detail = drain_errors();
-  return fail(Errc::internal, detail.empty() ? std::string(what) : std::string(what) + ": " + detail);
-}
+tl::unexpected<Error> openssl_failure(std::string_view what) { return openssl::failure(what); }
 
 tl::unexpected<Error> rejected(std::string reason) {
   // Failed parses and verifications leave entries in the thread's queue; drop them so they do
@@ -63,22 +46,7 @@ std::string_view as_chars(const unsigned char* data, std::size_t size) {
   return {reinterpret_cast<const char*>(data), size};
 }
 
-Result<std::string> bio_contents(BIO* bio) {
-  char* data = nullptr;
-  long size = BIO_get_mem_data(bio, &data);
-  if (size < 0 || data == nullptr) return openssl_failure("reading memory BIO");
-  return std::string(data, static_cast<std::size_t>(size));
-}
 
-bool is_p256(EVP_PKEY* pkey) {
-  if (EVP_PKEY_is_a(pkey, "EC") != 1) return false;
-  char group[64] = {};
-  std::size_t length = 0;
-  if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, &length) != 1) {
-    return false;
-  }
-  return std::string_view(group, length) == "prime256v1";
-}
 
 std::string coordinate(EVP_PKEY* pkey, const char* name) {
   BIGNUM* raw = nullptr;
@@ -163,9 +131,7 @@ TokenSigner::TokenSigner(std::string private_key_pem, std::string issuer, std::s
       audience_(std::move(audience)),
       clock_(clock),
       random_(random) {
-  BioPtr in(BIO_new_mem_buf(private_key_pem.data(), static_cast<int>(private_key_pem.size())));
-  if (!in) throw std::runtime_error("BIO_new_mem_buf failed");
-  key_->pkey.reset(PEM_read_bio_PrivateKey(in.get(), nullptr, nullptr, nullptr));
+  key_->pkey = openssl::read_private_key(private_key_pem);
   ERR_clear_error();
   if (!key_->pkey) throw std::invalid_argument("token signing key: not a PEM private key");
   if (!is_p256(key_->pkey.get())) throw std::invalid_argument("token signing key: not an EC P-256 key");
@@ -183,7 +149,7 @@ TokenSigner::TokenSigner(std::string private_key_pem, std::string issuer, std::s
 
   BioPtr out(BIO_new(BIO_s_mem()));
   if (!out || PEM_write_bio_PUBKEY(out.get(), key_->pkey.get()) != 1) {
-    throw std::runtime_error("writing the public key failed: " + drain_errors());
+    throw std::runtime_error("writing the public key failed: " + openssl::take_errors());
   }
   auto pem = bio_contents(out.get());
   if (!pem) throw std::runtime_error(pem.error().message);
@@ -193,15 +159,9 @@ TokenSigner::TokenSigner(std::string private_key_pem, std::string issuer, std::s
 TokenSigner::~TokenSigner() = default;
 
 Result<std::string> TokenSigner::generate_key_pem() {
-  PkeyPtr pkey(EVP_EC_gen("P-256"));
-  if (!pkey) return openssl_failure("generating a P-256 key");
-  BioPtr out(BIO_new(BIO_s_mem()));
-  if (!out) return openssl_failure("BIO_new");
-  // PEM_write_bio_PrivateKey writes PKCS#8 ("BEGIN PRIVATE KEY"), unencrypted with no cipher.
-  if (PEM_write_bio_PrivateKey(out.get(), pkey.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
-    return openssl_failure("writing the private key");
-  }
-  return bio_contents(out.get());
+  auto key = openssl::generate_p256_key();
+  if (!key) return tl::unexpected(key.error());
+  return openssl::write_private_key(key->get());
 }
 
 Result<std::string> TokenSigner::issue(const AccessClaims& claims) const {

@@ -15,22 +15,24 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "common/openssl.hpp"
 #include "common/result.hpp"
 
 namespace carillon::pki::ossl {
 
-template <class T, void (*Free)(T*)>
-struct Deleter {
-  void operator()(T* p) const { Free(p); }
-};
+// The generic handles and key helpers are shared with other modules (common/openssl.hpp).
+using openssl::BignumPtr;
+using openssl::BioPtr;
+using openssl::failure;
+using openssl::generate_p256_key;
+using openssl::Handle;
+using openssl::is_p256;
+using openssl::PkeyCtxPtr;
+using openssl::PkeyPtr;
+using openssl::read_private_key;
+using openssl::take_errors;
+using openssl::write_private_key;
 
-template <class T, void (*Free)(T*)>
-using Handle = std::unique_ptr<T, Deleter<T, Free>>;
-
-using BioPtr = Handle<BIO, BIO_free_all>;
-using BignumPtr = Handle<BIGNUM, BN_free>;
-using PkeyPtr = Handle<EVP_PKEY, EVP_PKEY_free>;
-using PkeyCtxPtr = Handle<EVP_PKEY_CTX, EVP_PKEY_CTX_free>;
 using X509Ptr = Handle<X509, X509_free>;
 using ReqPtr = Handle<X509_REQ, X509_REQ_free>;
 using CrlPtr = Handle<X509_CRL, X509_CRL_free>;
@@ -45,10 +47,6 @@ using OctetStringPtr = Handle<ASN1_OCTET_STRING, ASN1_OCTET_STRING_free>;
 using GeneralNamePtr = Handle<GENERAL_NAME, GENERAL_NAME_free>;
 using GeneralNamesPtr = Handle<GENERAL_NAMES, GENERAL_NAMES_free>;
 
-// Drains this thread's OpenSSL error queue into one line ("" when empty).
-std::string take_errors();
-// Errc::internal "<what>: <OpenSSL errors>"; drains the queue.
-tl::unexpected<Error> failure(std::string_view what);
 // Errc::invalid_argument for bad caller input; drains the queue so stale errors do not end up
 // in a later, unrelated message.
 tl::unexpected<Error> rejected(std::string message, std::string field);
@@ -56,16 +54,10 @@ tl::unexpected<Error> rejected(std::string message, std::string field);
 // Parsing PEM. nullptr when the text holds no such object.
 X509Ptr read_cert(std::string_view pem);
 ReqPtr read_csr(std::string_view pem);
-PkeyPtr read_private_key(std::string_view pem);
 
 Result<std::string> write_cert(X509* cert);
 Result<std::string> write_csr(X509_REQ* req);
 Result<std::string> write_crl(X509_CRL* crl);
-Result<std::string> write_private_key(EVP_PKEY* key);  // PKCS#8, unencrypted
-
-// True for an EC key on P-256 (prime256v1).
-bool is_p256(EVP_PKEY* key);
-Result<PkeyPtr> generate_p256_key();
 
 // The single CN of a name as UTF-8; nullopt when there is none or more than one.
 std::optional<std::string> common_name(const X509_NAME* name);
