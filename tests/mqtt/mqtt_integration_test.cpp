@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -161,6 +162,44 @@ TEST_F(MqttIntegration, DevicePublishesAndReceivesInItsOwnSubtree) {
   auto command = device_inbox.wait_for(topic("SN-A1", "commands"), 5s);
   ASSERT_TRUE(command);
   EXPECT_EQ(command->payload, R"({"cmd":"open"})");
+}
+
+TEST_F(MqttIntegration, PublishManyGivesOneStatusPerMessageAndDeliversThemAll) {
+  auto id = server_.issue_device("SN-PM");
+  Inbox inbox;
+  Client device(device_options(id, "SN-PM"));
+  device.on_message(inbox.handler());
+  ASSERT_TRUE(device.connect());
+  ASSERT_TRUE(device.wait_connected(5s));
+  ASSERT_TRUE(device.subscribe(topic("SN-PM", "commands")));
+  Client platform(platform_options());
+  ASSERT_TRUE(platform.connect());
+  ASSERT_TRUE(platform.wait_connected(5s));
+
+  // More than the broker's in-flight window (20), one QoS 0 and one invalid QoS among them.
+  std::vector<Client::Message> messages;
+  for (int i = 0; i < 100; ++i) messages.push_back({topic("SN-PM", "commands"), std::to_string(i), 1, false});
+  messages.insert(messages.begin() + 50, Client::Message{topic("SN-PM", "commands"), "qos0", 0, false});
+  messages.insert(messages.begin() + 10, Client::Message{topic("SN-PM", "commands"), "bad", 3, false});
+  auto statuses = platform.publish_many(messages);
+  ASSERT_EQ(statuses.size(), messages.size());
+  for (std::size_t i = 0; i < statuses.size(); ++i) {
+    if (i == 10) {
+      ASSERT_FALSE(statuses[i]);
+      EXPECT_EQ(statuses[i].error().code, Errc::invalid_argument);
+    } else {
+      EXPECT_TRUE(statuses[i]) << i << ": " << statuses[i].error().message;
+    }
+  }
+  for (int wait = 0; wait < 100 && inbox.count(topic("SN-PM", "commands")) < 101; ++wait) std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(inbox.count(topic("SN-PM", "commands")), 101u);
+
+  // The broker's refusal is reported per message.
+  auto mixed = device.publish_many({{topic("SN-PM", "state"), "mine", 1, false}, {topic("SN-OTHER", "state"), "x", 1, false}});
+  ASSERT_EQ(mixed.size(), 2u);
+  EXPECT_TRUE(mixed[0]);
+  ASSERT_FALSE(mixed[1]);
+  EXPECT_EQ(mixed[1].error().code, Errc::forbidden);
 }
 
 TEST_F(MqttIntegration, DeviceCannotReachAnotherDevicesSubtree) {
