@@ -13,7 +13,7 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # services the platform runs and the tests start
-  mosquitto mosquitto-clients postgresql sqlite3 openssl curl procps
+  mosquitto mosquitto-clients postgresql sqlite3 openssl curl procps tzdata
 )
 
 missing=()
