@@ -60,11 +60,7 @@ void DeviceLink::work(devices::DeviceService& service) {
       if (parsed->leaf == "request") service.handle_claim(parsed->id, message.second);
       continue;
     }
-    // Our own publications on device topics come back through the wildcard; only the
-    // device-to-platform leaves matter.
-    if (parsed->leaf == "state" || parsed->leaf == "config/ack" || parsed->leaf == "events" ||
-        parsed->leaf == "commands/result")
-      service.handle_device_message(parsed->id, parsed->leaf, message.second);
+    service.handle_device_message(parsed->id, parsed->leaf, message.second);
   }
 }
 
@@ -92,7 +88,9 @@ Status DeviceLink::connect(devices::DeviceService& service) {
     wake_.notify_one();
   });
   worker_ = std::thread([this, &service] { work(service); });
-  if (auto s = client_->subscribe(protocol::kPlatformDeviceFilter); !s) return s;
+  for (const char* filter : protocol::kPlatformDeviceFilters) {
+    if (auto s = client_->subscribe(filter); !s) return s;
+  }
   if (auto s = client_->subscribe(protocol::kPlatformClaimFilter); !s) return s;
   if (auto s = client_->subscribe(bridge_state); !s) return s;
   return client_->connect();

@@ -28,8 +28,11 @@ struct ParsedTopic {
 };
 std::optional<ParsedTopic> parse_topic(std::string_view topic);
 
-// Subscriptions of the platform account.
-inline constexpr const char* kPlatformDeviceFilter = "carillon/v1/devices/+/#";
+// Subscriptions of the platform account: only what devices send. A wildcard over the whole
+// subtree would also bring back every config and command the platform publishes itself.
+inline constexpr const char* kPlatformDeviceFilters[] = {
+    "carillon/v1/devices/+/state", "carillon/v1/devices/+/config/ack", "carillon/v1/devices/+/events",
+    "carillon/v1/devices/+/commands/result"};
 inline constexpr const char* kPlatformClaimFilter = "carillon/v1/claims/+/request";
 
 // Claim client ids are "claim-" + 1..40 of [A-Za-z0-9-]: the claim listener's ACL is keyed on them.
