@@ -30,6 +30,7 @@
 #include "common/files.hpp"
 #include "common/random.hpp"
 #include "identity/tokens.hpp"
+#include "support/images.hpp"
 #include "support/platform.hpp"
 #include "support/temp_dir.hpp"
 
@@ -38,15 +39,9 @@ namespace {
 
 using json = nlohmann::json;
 
-const unsigned char kPngBytes[] = {0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48,
-                                   0x44, 0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00,
-                                   0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78,
-                                   0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0, 0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99,
-                                   0x3d, 0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82};
-const std::string kPng(reinterpret_cast<const char*>(kPngBytes), sizeof kPngBytes);
-const std::string kJpeg("\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9", 22);
-const std::string kCleanSvg =
-    R"~(<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><rect width="10" height="10" fill="#1e90ff"/></svg>)~";
+const std::string& kPng = testing::png_image();
+const std::string& kJpeg = testing::jpeg_image();
+const std::string& kCleanSvg = testing::svg_image();
 
 std::string url_encode(const std::string& text) {
   static const char* kHex = "0123456789ABCDEF";

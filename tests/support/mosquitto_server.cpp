@@ -161,8 +161,8 @@ MosquittoServer::MosquittoServer(const TempDir& dir) : dir_(dir.path() / "mqtt")
 
 MosquittoServer::~MosquittoServer() { stop(); }
 
-TlsIdentity MosquittoServer::issue_device(const std::string& serial) {
-  const std::string name = "device-" + std::to_string(++issued_);
+TlsIdentity MosquittoServer::issue(const std::string& serial, const std::string& ca, const std::string& kind) {
+  const std::string name = kind + "-" + std::to_string(++issued_);
   const fs::path key = pki_ / (name + ".key");
   const fs::path csr = pki_ / (name + ".csr");
   const fs::path cert = pki_ / (name + ".pem");
@@ -170,26 +170,15 @@ TlsIdentity MosquittoServer::issue_device(const std::string& serial) {
   run({"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
        key.string(), "-out", csr.string(), "-subj", "/CN=" + serial},
       log);
-  run({"openssl", "x509", "-req", "-in", csr.string(), "-CA", (pki_ / "ca.pem").string(), "-CAkey",
-       (pki_ / "ca.key").string(), "-CAcreateserial", "-out", cert.string(), "-days", "30"},
+  run({"openssl", "x509", "-req", "-in", csr.string(), "-CA", (pki_ / (ca + ".pem")).string(), "-CAkey",
+       (pki_ / (ca + ".key")).string(), "-CAcreateserial", "-out", cert.string(), "-days", "30"},
       log);
   return TlsIdentity{cert, key};
 }
 
-TlsIdentity MosquittoServer::issue_foreign(const std::string& serial) {
-  const std::string name = "foreign-" + std::to_string(++issued_);
-  const fs::path key = pki_ / (name + ".key");
-  const fs::path csr = pki_ / (name + ".csr");
-  const fs::path cert = pki_ / (name + ".pem");
-  const fs::path log = pki_ / "openssl.log";
-  run({"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-       key.string(), "-out", csr.string(), "-subj", "/CN=" + serial},
-      log);
-  run({"openssl", "x509", "-req", "-in", csr.string(), "-CA", (pki_ / "foreign-ca.pem").string(), "-CAkey",
-       (pki_ / "foreign-ca.key").string(), "-CAcreateserial", "-out", cert.string(), "-days", "30"},
-      log);
-  return TlsIdentity{cert, key};
-}
+TlsIdentity MosquittoServer::issue_device(const std::string& serial) { return issue(serial, "ca", "device"); }
+
+TlsIdentity MosquittoServer::issue_foreign(const std::string& serial) { return issue(serial, "foreign-ca", "foreign"); }
 
 void MosquittoServer::revoke(const TlsIdentity& identity) {
   const fs::path log = pki_ / "openssl.log";

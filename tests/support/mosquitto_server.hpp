@@ -50,6 +50,8 @@ class MosquittoServer {
   void start();
 
  private:
+  // A fresh P-256 key and a certificate for CN=serial signed by pki/<ca>.pem (files named <kind>-N).
+  TlsIdentity issue(const std::string& serial, const std::string& ca, const std::string& kind);
   std::filesystem::path dir_;
   std::filesystem::path pki_;
   mqtt::BrokerConfig config_;
