@@ -9,16 +9,18 @@ namespace carillon::store {
 using detail::Query;
 
 Status SqlAuditLog::append(const AuditEvent& event) {
-  return detail::guarded([&]() -> Status {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Status {
+    // In a transaction, not autocommit, so that a connection lost mid-statement means "not
+    // written" and guarded() may retry it (see Transaction::commit()).
+    detail::Transaction tx(sql, db_.kind());
     detail::insert_audit(sql, event);
+    tx.commit();
     return {};
   });
 }
 
 Result<Page<AuditEvent>> SqlAuditLog::list(const AuditFilter& filter) {
-  return detail::guarded([&]() -> Result<Page<AuditEvent>> {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Result<Page<AuditEvent>> {
     const int limit = detail::page_limit(filter.page.limit);
     Query q("SELECT id, at, actor, action, target_type, target_id, company_id, source, details FROM audit_events "
             "WHERE 1 = 1");

@@ -87,8 +87,7 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& url, int poo
         configure_sqlite(sql);
       } else {
         sql.open(soci::postgresql, target);
-        // libpq prints NOTICEs (e.g. "already exists, skipping") to stderr; keep logs clean.
-        detail::exec(sql, "SET client_min_messages = warning");
+        detail::configure_postgresql(sql);
       }
     }
     return std::unique_ptr<Database>(new Database(kind, std::move(pool)));
@@ -100,8 +99,7 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& url, int poo
 std::string Database::backend() const { return kind_ == Backend::sqlite ? "sqlite" : "postgresql"; }
 
 Status Database::migrate() {
-  return detail::guarded([&]() -> Status {
-    soci::session sql(*pool_);
+  return detail::guarded(*this, [&](soci::session& sql) -> Status {
     for (const Migration& migration : migrations()) {
       detail::Transaction tx(sql, kind_);
       if (kind_ == Backend::postgresql) {
@@ -126,16 +124,14 @@ Status Database::migrate() {
 }
 
 Result<int> Database::schema_version() {
-  return detail::guarded([&]() -> Result<int> {
-    soci::session sql(*pool_);
+  return detail::guarded(*this, [&](soci::session& sql) -> Result<int> {
     detail::Query q("SELECT MAX(version) FROM schema_migrations");
     return static_cast<int>(detail::query_int(sql, q).value_or(0));
   });
 }
 
 Status Database::ping() {
-  auto status = detail::guarded([&]() -> Status {
-    soci::session sql(*pool_);
+  auto status = detail::guarded(*this, [&](soci::session& sql) -> Status {
     detail::Query q("SELECT 1");
     if (detail::query_int(sql, q) != 1) return fail(Errc::unavailable, "database did not answer SELECT 1");
     return {};

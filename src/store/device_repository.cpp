@@ -149,8 +149,7 @@ Status store_desired_config(soci::session& sql, const std::string& id, const nlo
 }  // namespace
 
 Status SqlDeviceRepository::insert_claim_code(const ClaimCode& code, const AuditEvent& audit) {
-  return detail::guarded([&]() -> Status {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Status {
     detail::Transaction tx(sql, db_.kind());
     Query site("SELECT COUNT(*) FROM nodes WHERE kind = 'site' AND id = ");
     site.bind(code.site_id) << " AND company_id = ";
@@ -176,8 +175,7 @@ Status SqlDeviceRepository::insert_claim_code(const ClaimCode& code, const Audit
 }
 
 Result<ClaimCode> SqlDeviceRepository::find_claim_code_by_hash(const std::string& code_hash) {
-  return detail::guarded([&]() -> Result<ClaimCode> {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Result<ClaimCode> {
     Query q(std::string("SELECT ") + kClaimCodeColumns + " FROM claim_codes WHERE code_hash = ");
     q.bind(code_hash);
     ClaimCodeRow row;
@@ -189,8 +187,7 @@ Result<ClaimCode> SqlDeviceRepository::find_claim_code_by_hash(const std::string
 }
 
 Result<Page<ClaimCode>> SqlDeviceRepository::list_claim_codes(const std::string& site_id, const PageRequest& page) {
-  return detail::guarded([&]() -> Result<Page<ClaimCode>> {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Result<Page<ClaimCode>> {
     const int limit = detail::page_limit(page.limit);
     Query q(std::string("SELECT ") + kClaimCodeColumns + " FROM claim_codes WHERE site_id = ");
     q.bind(site_id);
@@ -213,8 +210,7 @@ Result<Page<ClaimCode>> SqlDeviceRepository::list_claim_codes(const std::string&
 
 Status SqlDeviceRepository::claim(const std::string& claim_code_id, std::int64_t now, const Device& device,
                                   const AuditEvent& audit) {
-  return detail::guarded([&]() -> Status {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Status {
     detail::Transaction tx(sql, db_.kind());
     // Race-safe: of two concurrent claims only one UPDATE matches `used_at = 0` (PostgreSQL
     // re-checks the condition after waiting for the row lock; SQLite serialises writers).
@@ -262,8 +258,7 @@ Status SqlDeviceRepository::claim(const std::string& claim_code_id, std::int64_t
 }
 
 Result<Device> SqlDeviceRepository::find(const std::string& id) {
-  return detail::guarded([&]() -> Result<Device> {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Result<Device> {
     auto device = device_by_id(sql, id);
     if (!device) return fail(Errc::not_found, "device not found", "id");
     return *device;
@@ -271,8 +266,7 @@ Result<Device> SqlDeviceRepository::find(const std::string& id) {
 }
 
 Result<Device> SqlDeviceRepository::find_by_serial(const std::string& serial) {
-  return detail::guarded([&]() -> Result<Device> {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Result<Device> {
     Query q(std::string("SELECT ") + kDeviceColumns + " FROM devices WHERE serial = ");
     q.bind(serial) << " ORDER BY revoked, id DESC LIMIT 1";
     auto device = select_device(sql, q);
@@ -282,8 +276,7 @@ Result<Device> SqlDeviceRepository::find_by_serial(const std::string& serial) {
 }
 
 Result<Page<Device>> SqlDeviceRepository::list(const devices::DeviceFilter& filter) {
-  return detail::guarded([&]() -> Result<Page<Device>> {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Result<Page<Device>> {
     const int limit = detail::page_limit(filter.page.limit);
     Query q(std::string("SELECT ") + kDeviceColumns + " FROM devices WHERE 1 = 1");
     if (!filter.company_id.empty()) {
@@ -326,8 +319,7 @@ Result<Page<Device>> SqlDeviceRepository::list(const devices::DeviceFilter& filt
 }
 
 Status SqlDeviceRepository::set_online(const std::string& serial, bool online, std::int64_t at) {
-  return detail::guarded([&]() -> Status {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Status {
     detail::Transaction tx(sql, db_.kind());
     Query q("UPDATE devices SET online = ");
     q.bind(std::int64_t{online ? 1 : 0}) << ", last_seen = ";
@@ -342,8 +334,7 @@ Status SqlDeviceRepository::set_online(const std::string& serial, bool online, s
 
 Status SqlDeviceRepository::set_report(const std::string& serial, const devices::DeviceReport& report,
                                        std::int64_t at) {
-  return detail::guarded([&]() -> Status {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Status {
     detail::Transaction tx(sql, db_.kind());
     Query q("UPDATE devices SET model = ");
     q.bind(report.model) << ", hardware_revision = ";
@@ -362,9 +353,8 @@ Status SqlDeviceRepository::set_report(const std::string& serial, const devices:
 
 Status SqlDeviceRepository::set_desired_config(const std::string& id, const nlohmann::json& config,
                                                std::int64_t version, std::int64_t at, const AuditEvent& audit) {
-  return detail::guarded([&]() -> Status {
+  return detail::guarded(db_, [&](soci::session& sql) -> Status {
     if (auto checked = check_document_version(config, version); !checked) return checked;
-    soci::session sql(db_.pool());
     detail::Transaction tx(sql, db_.kind());
     if (auto stored = store_desired_config(sql, id, config, version, at, audit); !stored) return stored;
     tx.commit();
@@ -374,12 +364,11 @@ Status SqlDeviceRepository::set_desired_config(const std::string& id, const nloh
 
 Status SqlDeviceRepository::set_desired_configs(const std::vector<devices::DesiredConfigChange>& changes,
                                                 std::int64_t at) {
-  return detail::guarded([&]() -> Status {
+  return detail::guarded(db_, [&](soci::session& sql) -> Status {
     for (const auto& c : changes) {
       if (auto checked = check_document_version(c.config, c.version); !checked) return checked;
     }
     if (changes.empty()) return {};
-    soci::session sql(db_.pool());
     detail::Transaction tx(sql, db_.kind());
     for (const auto& c : changes) {
       if (auto stored = store_desired_config(sql, c.id, c.config, c.version, at, c.audit); !stored) return stored;
@@ -391,8 +380,7 @@ Status SqlDeviceRepository::set_desired_configs(const std::vector<devices::Desir
 
 Status SqlDeviceRepository::set_applied(const std::string& serial, std::int64_t version, const std::string& error,
                                         std::int64_t at) {
-  return detail::guarded([&]() -> Status {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Status {
     detail::Transaction tx(sql, db_.kind());
     Query q("UPDATE devices SET ");
     if (error.empty()) {
@@ -415,8 +403,7 @@ Status SqlDeviceRepository::set_applied(const std::string& serial, std::int64_t 
 }
 
 Status SqlDeviceRepository::revoke(const std::string& id, std::int64_t at, const AuditEvent& audit) {
-  return detail::guarded([&]() -> Status {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Status {
     detail::Transaction tx(sql, db_.kind());
     Query q("UPDATE devices SET revoked = 1, online = 0, updated_at = ");
     q.bind(at) << " WHERE revoked = 0 AND id = ";
@@ -432,8 +419,7 @@ Status SqlDeviceRepository::revoke(const std::string& id, std::int64_t at, const
 }
 
 Result<std::vector<std::string>> SqlDeviceRepository::revoked_cert_serials() {
-  return detail::guarded([&]() -> Result<std::vector<std::string>> {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Result<std::vector<std::string>> {
     struct Row {
       std::string serial;
       void bind(soci::statement& st) { st.exchange(soci::into(serial)); }

@@ -25,7 +25,37 @@ Error translate(const soci::soci_error& error) {
   return Error{Errc::internal, message, {}};
 }
 
-Transaction::Transaction(soci::session& sql, Backend backend) : sql_(sql) {
+bool connection_broken(soci::session& sql, Backend backend, const soci::soci_error& error) {
+  if (backend != Backend::postgresql) return false;
+  if (sql.get_backend() == nullptr) return true;
+  if (const auto* pg = dynamic_cast<const soci::postgresql_soci_error*>(&error)) {
+    const std::string state = pg->sqlstate();
+    if (state.rfind("08", 0) == 0 || state == "57P01" || state == "57P02" || state == "57P03" || state == "25006") {
+      return true;
+    }
+  }
+  // A server that went away often surfaces without an SQLSTATE ("server closed the connection
+  // unexpectedly"); libpq has then marked the connection bad.
+  const auto* session = static_cast<soci::postgresql_session_backend*>(sql.get_backend());
+  return PQstatus(session->conn_) != CONNECTION_OK;
+}
+
+bool reconnect(soci::session& sql, Backend backend) {
+  try {
+    sql.reconnect();
+    if (backend == Backend::postgresql) configure_postgresql(sql);
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+void configure_postgresql(soci::session& sql) {
+  // libpq prints NOTICEs (e.g. "already exists, skipping") to stderr; keep logs clean.
+  exec(sql, "SET client_min_messages = warning");
+}
+
+Transaction::Transaction(soci::session& sql, Backend backend) : sql_(sql), backend_(backend) {
   exec(sql_, backend == Backend::sqlite ? "BEGIN IMMEDIATE" : "BEGIN");
 }
 
@@ -40,7 +70,12 @@ Transaction::~Transaction() {
 
 void Transaction::commit() {
   done_ = true;
-  exec(sql_, "COMMIT");
+  try {
+    exec(sql_, "COMMIT");
+  } catch (const soci::soci_error& e) {
+    if (connection_broken(sql_, backend_, e)) throw CommitInDoubt(e.what());
+    throw;  // e.g. a deferred constraint: the server answered, the transaction is rolled back
+  }
 }
 
 Query& Query::bind(std::string value) {

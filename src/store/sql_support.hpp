@@ -2,12 +2,16 @@
 // Internal to src/store: transactions, exception translation and a small query builder that
 // always binds values (never splices them into SQL text).
 
+#include <array>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <exception>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -22,15 +26,66 @@ namespace carillon::store::detail {
 // unique/foreign-key violations -> conflict, anything else -> internal with the message.
 Error translate(const soci::soci_error& error);
 
-// Runs `body` and turns any exception into an Error, so none escapes a repository.
+// True when `error`, thrown by a statement on `sql`, means the connection itself is unusable:
+// PostgreSQL SQLSTATE class 08, 57P01-57P03 (server shutdown, crash, not yet accepting) and
+// 25006 (read-only transaction: a demoted primary), a libpq connection no longer OK, or a
+// session left without a backend by a failed reconnect. Always false for SQLite.
+bool connection_broken(soci::session& sql, Backend backend, const soci::soci_error& error);
+
+// Reopens `sql` (a pooled session keeps its slot) with the same parameters and session settings.
+// False when the server cannot be reached; `sql` must then not be used again (SOCI's pooled
+// proxy keeps a stale backend pointer), only released - the next lease sees no backend, which
+// connection_broken() reports. How long a connect attempt may take is the url's connect_timeout.
+bool reconnect(soci::session& sql, Backend backend);
+
+// Per-connection settings, applied on open and after each reconnect.
+void configure_postgresql(soci::session& sql);
+
+// Thrown by Transaction::commit() when the connection broke during COMMIT: the server may have
+// committed and only its answer been lost, so the transaction must not be re-run.
+class CommitInDoubt : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Pauses before each reconnect-and-retry of a guarded call: bounded, so a database that stays
+// down turns into Errc::unavailable after about a quarter of a second (plus the connect attempts).
+inline constexpr std::array<std::chrono::milliseconds, 2> kReconnectBackoff{std::chrono::milliseconds(50),
+                                                                          std::chrono::milliseconds(200)};
+
+// Leases a pooled session, runs `body(session)` and turns any exception into an Error, so none
+// escapes a repository.
+//
+// When the connection broke (connection_broken()), the session is reconnected and the whole
+// body re-run, up to kReconnectBackoff.size() more times; a failure that persists is
+// Errc::unavailable. Re-running is safe because every write in a body happens inside a
+// Transaction (never autocommit) and nothing but `return` follows its commit(): a connection
+// that broke before COMMIT was sent means the server rolled the transaction back (PostgreSQL
+// aborts the open transaction of a lost session), so nothing of the failed attempt persists.
+// The one ambiguous case - the connection broke while COMMIT was in flight, so it may or may not
+// have been applied - is not retried: Transaction::commit() throws CommitInDoubt and the caller
+// gets Errc::unavailable ("outcome unknown"), like any HTTP client whose request timed out.
+// Bodies holding several transactions (Database::migrate) must make each one idempotent.
 template <class F>
-auto guarded(F&& body) -> decltype(body()) {
-  try {
-    return body();
-  } catch (const soci::soci_error& e) {
-    return tl::unexpected<Error>(translate(e));
-  } catch (const std::exception& e) {
-    return tl::unexpected<Error>(Error{Errc::internal, e.what(), {}});
+auto guarded(Database& db, F&& body) -> decltype(body(std::declval<soci::session&>())) {
+  for (std::size_t attempt = 0;; ++attempt) {
+    soci::session sql(db.pool());
+    try {
+      return body(sql);
+    } catch (const CommitInDoubt& e) {
+      reconnect(sql, db.kind());  // for the next caller; this one gets the unknown outcome
+      return tl::unexpected<Error>(
+          Error{Errc::unavailable, std::string("database connection lost during COMMIT, outcome unknown: ") + e.what(), {}});
+    } catch (const soci::soci_error& e) {
+      if (!connection_broken(sql, db.kind(), e)) return tl::unexpected<Error>(translate(e));
+      if (attempt == kReconnectBackoff.size()) {
+        return tl::unexpected<Error>(Error{Errc::unavailable, std::string("database connection lost: ") + e.what(), {}});
+      }
+      std::this_thread::sleep_for(kReconnectBackoff[attempt]);
+      reconnect(sql, db.kind());  // on failure the next attempt fails fast and lands here again
+    } catch (const std::exception& e) {
+      return tl::unexpected<Error>(Error{Errc::internal, e.what(), {}});
+    }
   }
 }
 
@@ -43,10 +98,12 @@ class Transaction {
   ~Transaction();
   Transaction(const Transaction&) = delete;
   Transaction& operator=(const Transaction&) = delete;
+  // Throws CommitInDoubt when the connection broke during COMMIT.
   void commit();
 
  private:
   soci::session& sql_;
+  Backend backend_;
   bool done_ = false;
 };
 

@@ -127,8 +127,7 @@ std::int64_t count(soci::session& sql, Query& q) {
 }  // namespace
 
 Status SqlTenancyRepository::insert(const Node& node, const AuditEvent& audit) {
-  return detail::guarded([&]() -> Status {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Status {
     detail::Transaction tx(sql, db_.kind());
     std::string company_id = node.company_id;
     if (node.kind == NodeKind::company) {
@@ -165,8 +164,7 @@ Status SqlTenancyRepository::insert(const Node& node, const AuditEvent& audit) {
 }
 
 Status SqlTenancyRepository::update(const Node& node, const AuditEvent& audit) {
-  return detail::guarded([&]() -> Status {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Status {
     detail::Transaction tx(sql, db_.kind());
     Query q("UPDATE nodes SET name = ");
     q.bind(node.name) << ", time_zone = ";
@@ -184,8 +182,7 @@ Status SqlTenancyRepository::update(const Node& node, const AuditEvent& audit) {
 }
 
 Status SqlTenancyRepository::remove(NodeKind kind, const std::string& id, const AuditEvent& audit) {
-  return detail::guarded([&]() -> Status {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Status {
     detail::Transaction tx(sql, db_.kind());
     if (!select_node(sql, kind, id)) return fail(Errc::not_found, std::string(kind_text(kind)) + " not found", "id");
     Query children("SELECT COUNT(*) FROM nodes WHERE parent_id = ");
@@ -218,8 +215,7 @@ Status SqlTenancyRepository::remove(NodeKind kind, const std::string& id, const 
 }
 
 Result<Node> SqlTenancyRepository::find(NodeKind kind, const std::string& id) {
-  return detail::guarded([&]() -> Result<Node> {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Result<Node> {
     auto node = select_node(sql, kind, id);
     if (!node) return fail(Errc::not_found, std::string(kind_text(kind)) + " not found", "id");
     std::vector<Node> one{std::move(*node)};
@@ -229,8 +225,7 @@ Result<Node> SqlTenancyRepository::find(NodeKind kind, const std::string& id) {
 }
 
 Result<Page<Node>> SqlTenancyRepository::list(const tenancy::Visibility& who, const tenancy::NodeFilter& filter) {
-  return detail::guarded([&]() -> Result<Page<Node>> {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Result<Page<Node>> {
     const int limit = detail::page_limit(filter.page.limit);
     Query q(std::string("SELECT ") + kNodeColumns + " FROM nodes n WHERE kind = ");
     q.bind(std::string(kind_text(filter.kind)));
@@ -266,8 +261,7 @@ Result<Page<Node>> SqlTenancyRepository::list(const tenancy::Visibility& who, co
 
 Status SqlTenancyRepository::set_logo(const std::string& company_id, const tenancy::Logo& logo,
                                       const AuditEvent& audit) {
-  return detail::guarded([&]() -> Status {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Status {
     detail::Transaction tx(sql, db_.kind());
     if (!select_node(sql, NodeKind::company, company_id)) return fail(Errc::not_found, "company not found", "id");
     Query del("DELETE FROM logos WHERE company_id = ");
@@ -285,8 +279,7 @@ Status SqlTenancyRepository::set_logo(const std::string& company_id, const tenan
 }
 
 Result<tenancy::Logo> SqlTenancyRepository::logo(const std::string& company_id) {
-  return detail::guarded([&]() -> Result<tenancy::Logo> {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Result<tenancy::Logo> {
     struct LogoRow {
       std::string content_type, data;
       void bind(soci::statement& st) {

@@ -93,8 +93,7 @@ std::optional<RefreshToken> select_token(soci::session& sql, const std::string& 
 }  // namespace
 
 Status SqlUserRepository::insert(const User& user, const AuditEvent& audit) {
-  return detail::guarded([&]() -> Status {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Status {
     detail::Transaction tx(sql, db_.kind());
     Query q("INSERT INTO users (id, username, password_hash, role, company_id, disabled, created_at) VALUES (");
     q.bind(user.id) << ",";
@@ -112,22 +111,19 @@ Status SqlUserRepository::insert(const User& user, const AuditEvent& audit) {
 }
 
 Result<User> SqlUserRepository::find(const std::string& id) {
-  return detail::guarded([&]() -> Result<User> {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Result<User> {
     return select_user(sql, "id", id);
   });
 }
 
 Result<User> SqlUserRepository::find_by_username(const std::string& username) {
-  return detail::guarded([&]() -> Result<User> {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Result<User> {
     return select_user(sql, "username", username);
   });
 }
 
 Result<Page<User>> SqlUserRepository::list(const std::string& company_id, const PageRequest& page) {
-  return detail::guarded([&]() -> Result<Page<User>> {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Result<Page<User>> {
     const int limit = detail::page_limit(page.limit);
     Query q(std::string("SELECT ") + kUserColumns + " FROM users WHERE 1 = 1");
     if (!company_id.empty()) {
@@ -161,16 +157,16 @@ Result<Page<User>> SqlUserRepository::list(const std::string& company_id, const 
 }
 
 Result<std::int64_t> SqlUserRepository::count() {
-  return detail::guarded([&]() -> Result<std::int64_t> {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Result<std::int64_t> {
     Query q("SELECT COUNT(*) FROM users");
     return detail::query_int(sql, q).value_or(0);
   });
 }
 
 Status SqlUserRepository::insert_refresh(const RefreshToken& token) {
-  return detail::guarded([&]() -> Status {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Status {
+    // A transaction, not autocommit: a lost connection then means "not written" (retry is safe).
+    detail::Transaction tx(sql, db_.kind());
     Query q("INSERT INTO refresh_tokens (token_hash, user_id, family_id, issued_at, expires_at, used_at, revoked) "
             "VALUES (");
     q.bind(token.token_hash) << ",";
@@ -181,13 +177,13 @@ Status SqlUserRepository::insert_refresh(const RefreshToken& token) {
     q.bind(token.used_at) << ",";
     q.bind(std::int64_t{token.revoked ? 1 : 0}) << ")";
     q.execute(sql);
+    tx.commit();
     return {};
   });
 }
 
 Result<RefreshToken> SqlUserRepository::use_refresh(const std::string& token_hash, std::int64_t now) {
-  return detail::guarded([&]() -> Result<RefreshToken> {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Result<RefreshToken> {
     detail::Transaction tx(sql, db_.kind());
     // The conditional UPDATE is the atomic step: of two concurrent uses only one matches.
     Query q("UPDATE refresh_tokens SET used_at = ");
@@ -207,18 +203,18 @@ Result<RefreshToken> SqlUserRepository::use_refresh(const std::string& token_has
 }
 
 Status SqlUserRepository::revoke_family(const std::string& family_id) {
-  return detail::guarded([&]() -> Status {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Status {
+    detail::Transaction tx(sql, db_.kind());  // as above
     Query q("UPDATE refresh_tokens SET revoked = 1 WHERE family_id = ");
     q.bind(family_id);
     q.execute(sql);
+    tx.commit();
     return {};
   });
 }
 
 Result<RefreshToken> SqlUserRepository::find_refresh(const std::string& token_hash) {
-  return detail::guarded([&]() -> Result<RefreshToken> {
-    soci::session sql(db_.pool());
+  return detail::guarded(db_, [&](soci::session& sql) -> Result<RefreshToken> {
     auto token = select_token(sql, token_hash);
     if (!token) return fail(Errc::not_found, "unknown refresh token");
     return *token;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <set>
 #include <string>
@@ -10,10 +11,12 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <soci/soci.h>
 
 #include "store/audit_log.hpp"
 #include "store/database.hpp"
 #include "store/device_repository.hpp"
+#include "store/sql_support.hpp"
 #include "store/tenancy_repository.hpp"
 #include "store/user_repository.hpp"
 #include "support/postgres_server.hpp"
@@ -996,6 +999,122 @@ TEST_P(StoreTest, FilteredDevicePagesOnALargerFleetAreExact) {
         EXPECT_EQ(d.site_id, f.site_id);
       }
     }
+  }
+}
+
+// ---- PostgreSQL connection loss ---------------------------------------------------------
+
+Node reconnect_company(const std::string& id) {
+  Node node;
+  node.id = id;
+  node.kind = NodeKind::company;
+  node.company_id = id;
+  node.name = "Reconnect " + id;
+  node.created_at = node.updated_at = 100;
+  return node;
+}
+
+AuditEvent reconnect_event(const std::string& id, const std::string& target) {
+  AuditEvent e;
+  e.id = id;
+  e.at = 1000;
+  e.actor = "us_admin";
+  e.action = "company.create";
+  e.target_type = "company";
+  e.target_id = target;
+  e.company_id = target;
+  return e;
+}
+
+// Backends other than the caller's connected to the caller's database.
+std::int64_t other_backends(soci::session& admin) {
+  detail::Query q("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()");
+  return detail::query_int(admin, q).value_or(-1);
+}
+
+TEST(PostgresReconnect, TerminatedBackendsAreReconnectedAndCallsSucceed) {
+  const std::string url = postgres_environment->fresh_database();
+  auto opened = Database::open(url, 2);
+  ASSERT_TRUE(opened) << opened.error().message;
+  Database& db = **opened;
+  ASSERT_TRUE(db.migrate());
+  auto admin_db = Database::open(url, 1);
+  ASSERT_TRUE(admin_db) << admin_db.error().message;
+  soci::session admin((*admin_db)->pool());
+  SqlTenancyRepository tenancy(db);
+  SqlUserRepository users(db);
+  SqlAuditLog audit(db);
+
+  ASSERT_TRUE(tenancy.insert(reconnect_company("co_before"), reconnect_event("au_before", "co_before")));
+  ASSERT_EQ(other_backends(admin), 2);
+
+  detail::Query kill("SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                     "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+  ASSERT_EQ(detail::query_int(admin, kill), 2);
+  // pg_terminate_backend only signals; wait until both backends are gone.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (other_backends(admin) != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(other_backends(admin), 0);
+
+  {
+    // Holding the first pooled session makes the calls below use the second one.
+    soci::session held(db.pool());
+    auto found = tenancy.find(NodeKind::company, "co_before");
+    ASSERT_TRUE(found) << found.error().message;
+    EXPECT_EQ(found->name, "Reconnect co_before");
+    auto inserted = tenancy.insert(reconnect_company("co_after1"), reconnect_event("au_after1", "co_after1"));
+    ASSERT_TRUE(inserted) << inserted.error().message;
+  }
+  // Now the first pooled session (also terminated) serves the calls.
+  auto inserted = tenancy.insert(reconnect_company("co_after2"), reconnect_event("au_after2", "co_after2"));
+  ASSERT_TRUE(inserted) << inserted.error().message;
+  auto count = users.count();
+  ASSERT_TRUE(count) << count.error().message;
+  EXPECT_EQ(*count, 0);
+  EXPECT_TRUE(db.ping());
+  EXPECT_EQ(other_backends(admin), 2);
+
+  // Each retried transaction was written exactly once, audit row included.
+  for (const std::string id : {"co_before", "co_after1", "co_after2"}) {
+    EXPECT_TRUE(tenancy.find(NodeKind::company, id)) << id;
+    AuditFilter filter;
+    filter.target_id = id;
+    auto page = audit.list(filter);
+    ASSERT_TRUE(page);
+    EXPECT_EQ(page->items.size(), 1u) << id;
+  }
+  // Constraint violations are still conflicts, not connection failures.
+  EXPECT_EQ(tenancy.insert(reconnect_company("co_after2"), reconnect_event("au_dup", "co_after2")).error().code,
+            Errc::conflict);
+}
+
+TEST(PostgresReconnect, StoppedServerIsUnavailableWithinBoundedTime) {
+  testing::PostgresServer server;  // own server: the shared one stays up
+  auto opened = Database::open(server.create_database("stopped"), 2);
+  ASSERT_TRUE(opened) << opened.error().message;
+  Database& db = **opened;
+  ASSERT_TRUE(db.migrate());
+  SqlTenancyRepository tenancy(db);
+  SqlUserRepository users(db);
+  ASSERT_TRUE(tenancy.insert(reconnect_company("co_1"), reconnect_event("au_1", "co_1")));
+
+  server.stop();
+
+  for (int round = 0; round < 3; ++round) {
+    const auto start = std::chrono::steady_clock::now();
+    auto found = tenancy.find(NodeKind::company, "co_1");
+    ASSERT_FALSE(found);
+    EXPECT_EQ(found.error().code, Errc::unavailable) << found.error().message;
+    auto inserted = tenancy.insert(reconnect_company("co_2"), reconnect_event("au_2", "co_2"));
+    ASSERT_FALSE(inserted);
+    EXPECT_EQ(inserted.error().code, Errc::unavailable) << inserted.error().message;
+    auto count = users.count();
+    ASSERT_FALSE(count);
+    EXPECT_EQ(count.error().code, Errc::unavailable) << count.error().message;
+    EXPECT_FALSE(db.ping());
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5)) << "round " << round;
   }
 }
 

@@ -51,6 +51,15 @@ PostgresServer::~PostgresServer() {
   }
 }
 
+void PostgresServer::stop() {
+  if (!started_) return;
+  if (run("runuser -u postgres -- " + kBin + "pg_ctl -w -t 60 -D '" + dir_.path().string() +
+          "/data' -m fast stop > /dev/null 2>&1") != 0) {
+    throw std::runtime_error("pg_ctl stop failed: " + slurp(dir_.path() / "server.log"));
+  }
+  started_ = false;
+}
+
 std::string PostgresServer::url_for(const std::string& dbname) const {
   return "postgresql:host=127.0.0.1 port=" + std::to_string(port_) + " dbname=" + dbname + " user=postgres";
 }
