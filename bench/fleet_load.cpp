@@ -54,6 +54,7 @@
 #include "mqtt/client.hpp"
 #include "store/database.hpp"
 #include "store/device_repository.hpp"
+#include "seed.hpp"
 #include "support/platform.hpp"
 #include "support/postgres_server.hpp"
 #include "support/temp_dir.hpp"
@@ -538,42 +539,7 @@ json list_phase(const Options& options, testing::Platform& up, Session& api, con
   std::mutex error_mutex;
   auto t_seed = Steady::now();
   parallel_for(m, 4, [&](int i) {
-    auto now = clock.now();
-    const auto& site = sites[static_cast<std::size_t>(i % 10)];
-    devices::ClaimCode code;
-    code.id = ids.next(id_prefix::claim_code);
-    code.code_hash = random.hex(32);
-    code.company_id = company;
-    code.site_id = site;
-    code.role = "door-station";
-    code.created_at = now;
-    code.expires_at = now + 3600;
-    code.created_by = "bench";
-    AuditEvent created{ids.next(id_prefix::audit), now, "bench", "claim_code.create", "claim_code", code.id, company, "", json::object()};
-    devices::Device d;
-    d.id = ids.next(id_prefix::device);
-    char serial[32];
-    std::snprintf(serial, sizeof serial, "LIST-%06d", i);
-    d.serial = serial;
-    d.company_id = company;
-    d.site_id = site;
-    d.name = "Door " + std::to_string(i);
-    d.role = "door-station";
-    d.model = "MX-DS-1";
-    d.hardware_revision = "3";
-    d.firmware_version = "1.0.0";
-    d.capabilities = json::array({"audio", "video", "door-opener", "dtmf", "hearing-loop"});
-    d.online = i % 3 != 0;  // two thirds online
-    d.last_seen = now;
-    d.cert_serial = random.hex(16);
-    d.cert_expires_at = now + 365 * 86400;
-    d.desired_config = devices::default_config(d.name, d.role);
-    d.desired_version = 1;
-    d.applied_version = 1;
-    d.created_at = d.updated_at = now;
-    AuditEvent claimed{ids.next(id_prefix::audit), now, "device:" + d.serial, "device.claim", "device", d.id, company, "bench", json::object()};
-    Status s = repo.insert_claim_code(code, created);
-    if (s) s = repo.claim(code.id, now, d, claimed);
+    Status s = bench::seed_claimed_device(repo, ids, clock, random, company, sites[static_cast<std::size_t>(i % 10)], i);
     if (!s) {
       failures++;
       std::lock_guard lock(error_mutex);

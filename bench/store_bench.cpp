@@ -18,6 +18,7 @@
 #include "common/ids.hpp"
 #include "common/random.hpp"
 #include "devices/config.hpp"
+#include "seed.hpp"
 #include "store/database.hpp"
 #include "store/device_repository.hpp"
 #include "store/tenancy_repository.hpp"
@@ -92,35 +93,10 @@ struct Fleet {
   }
 
   void seed(int i) {
-    auto now = clock.now();
-    devices::ClaimCode code;
-    code.id = ids.next(id_prefix::claim_code);
-    code.code_hash = random.hex(32);
-    code.company_id = company;
-    code.site_id = sites[static_cast<std::size_t>(i % 10)];
-    code.role = "door-station";
-    code.created_at = now;
-    code.expires_at = now + 3600;
-    AuditEvent created{ids.next(id_prefix::audit), now, "bench", "claim_code.create", "claim_code", code.id, company, "", {}};
-    devices::Device d;
-    d.id = ids.next(id_prefix::device);
-    char serial[32];
-    std::snprintf(serial, sizeof serial, "LIST-%06d", i);
-    d.serial = serial;
-    d.company_id = company;
-    d.site_id = code.site_id;
-    d.name = fmt::format("Door {}", i);
-    d.role = "door-station";
-    d.model = "MX-DS-1";
-    d.capabilities = nlohmann::json::array({"audio", "video", "door-opener"});
-    d.online = i % 3 != 0;
-    d.desired_config = devices::default_config(d.name, d.role);
-    d.desired_version = 1;
-    d.created_at = d.updated_at = now;
-    AuditEvent claimed{ids.next(id_prefix::audit), now, "bench", "device.claim", "device", d.id, company, "", {}};
-    if (auto s = devices->insert_claim_code(code, created); !s) throw std::runtime_error(s.error().message);
-    if (auto s = devices->claim(code.id, now, d, claimed); !s) throw std::runtime_error(s.error().message);
+    auto s = bench::seed_claimed_device(*devices, ids, clock, random, company, sites[static_cast<std::size_t>(i % 10)], i);
+    if (!s) throw std::runtime_error(s.error().message);
   }
+
 };
 
 void run_list(benchmark::State& state, Fleet& fleet, devices::DeviceFilter filter) {
