@@ -10,10 +10,17 @@ packages=(
   libboost1.74-dev libsoci-dev libsqlite3-dev libpq-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libexpected-dev libssl-dev libcpp-jwt-dev libsodium-dev
   libmosquitto-dev libcli11-dev libcurl4-openssl-dev
+  # media: SIP user agent, SRTP, codecs
+  libre-dev libsrtp2-dev libopus-dev libspandsp-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # services the platform runs and the tests start
   mosquitto mosquitto-clients postgresql sqlite3 openssl curl procps tzdata
+  # SIP edge: Kamailio (registrar/proxy, TLS, WSS, JSON-RPC, evapi) and rtpengine (userspace)
+  kamailio kamailio-tls-modules kamailio-websocket-modules kamailio-utils-modules
+  kamailio-extra-modules kamailio-json-modules rtpengine-daemon rtpengine-utils
+  # real SIP peers for the tests
+  sip-tester baresip
 )
 
 missing=()
