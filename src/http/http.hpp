@@ -19,6 +19,7 @@ struct Request {
   std::map<std::string, std::string> headers;  // lower-case names; repeated fields joined with ", "
   std::string body;
   std::string remote_address;                  // peer IP address, "" when not from a socket
+  std::string client_common_name;              // CN of the verified client certificate (mutual TLS only)
 
   // The value of a header (name in lower case), "" when absent.
   std::string header(const std::string& lower_name) const;

@@ -18,6 +18,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <algorithm>
 #include <atomic>
@@ -161,6 +162,22 @@ Request to_request(const bhttp::request<bhttp::string_body>& message, const std:
   request.body = message.body();
   request.remote_address = remote;
   return request;
+}
+
+// The CN of the peer certificate, only if the handshake verified one ("" otherwise).
+std::string verified_client_common_name(SSL* ssl) {
+  if (SSL_get_verify_result(ssl) != X509_V_OK) return {};
+  X509* peer = SSL_get1_peer_certificate(ssl);
+  if (peer == nullptr) return {};
+  std::string cn;
+  X509_NAME* subject = X509_get_subject_name(peer);
+  int index = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+  if (index >= 0) {
+    ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, index));
+    cn.assign(reinterpret_cast<const char*>(ASN1_STRING_get0_data(data)), static_cast<std::size_t>(ASN1_STRING_length(data)));
+  }
+  X509_free(peer);
+  return cn;
 }
 
 class WebSocketSession;
@@ -414,6 +431,7 @@ class HttpSession final : public Tracked, public std::enable_shared_from_this<Ht
       beast::get_lowest_layer(stream_).close();
       return;
     }
+    client_cn_ = verified_client_common_name(stream_.native_handle());
     read_header();
   }
 
@@ -509,6 +527,7 @@ class HttpSession final : public Tracked, public std::enable_shared_from_this<Ht
     bool keep_alive = message.keep_alive();
     auto split = split_target(std::string(message.target()));
     Request request = to_request(message, remote_, split);
+    request.client_common_name = client_cn_;
     if (!split) {
       respond(problem(Error{Errc::invalid_argument, "malformed request target", ""}), false, std::move(request));
       return;
@@ -640,6 +659,7 @@ class HttpSession final : public Tracked, public std::enable_shared_from_this<Ht
   net::thread_pool& pool_;
   std::shared_ptr<Liveness> liveness_;
   TlsStream stream_;
+  std::string client_cn_;
   std::string remote_;
   std::uint64_t id_ = 0;
   beast::flat_buffer buffer_;
@@ -693,6 +713,12 @@ struct Server::Impl {
     if (ec) return fail(Errc::invalid_argument, "tls key: " + ec.message(), "key_pem");
     if (SSL_CTX_check_private_key(tls.native_handle()) != 1) {
       return fail(Errc::invalid_argument, "tls key does not match the certificate", "key_pem");
+    }
+    if (!options.client_ca_pem.empty()) {
+      tls.add_certificate_authority(net::buffer(options.client_ca_pem), ec);
+      if (ec) return fail(Errc::invalid_argument, "client CA: " + ec.message(), "client_ca_pem");
+      tls.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert, ec);
+      if (ec) return fail(Errc::internal, "tls verify mode: " + ec.message());
     }
     return {};
   }

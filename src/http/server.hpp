@@ -20,6 +20,10 @@ struct ServerOptions {
   // PEM certificate (leaf), its private key and the intermediates sent after it. Required:
   // there is no plain HTTP at all. TLS 1.2 is the minimum.
   std::string cert_pem, key_pem, ca_chain_pem;
+  // If set, clients MUST present a certificate issued by one of these CAs (mutual TLS; the
+  // device-facing listener). Request::client_common_name then carries the certificate's CN.
+  // Revocation is the handler's business (it knows which devices are revoked).
+  std::string client_ca_pem;
   // Larger bodies get a 413 problem, whether announced by Content-Length or sent chunked.
   std::size_t body_limit = 1 << 20;
   // Requests whose target starts with one of these prefixes may carry up to body_limit_large

@@ -647,5 +647,47 @@ TEST_F(HttpServerTest, StopWithIdleKeepAliveConnection) {
   EXPECT_EQ(connection.read_all(), "");
 }
 
+TEST_F(HttpServerTest, MutualTlsRequiresAClientCertificateFromTheClientCa) {
+  // A client CA and a device certificate it signed; a second self-signed "device" it did not.
+  auto ca = make_cert(dir_.path(), "device-ca", "DNS:device-ca");
+  auto stranger = make_cert(dir_.path(), "stranger", "DNS:stranger");
+  fs::path csr = dir_.path() / "dev.csr";
+  fs::path key = dir_.path() / "dev.key";
+  fs::path crt = dir_.path() / "dev.crt";
+  std::string command = "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=ABC123 -keyout " +
+                        key.string() + " -out " + csr.string() + " >/dev/null 2>&1 && openssl x509 -req -in " +
+                        csr.string() + " -CA " + (dir_.path() / "device-ca.crt").string() + " -CAkey " +
+                        (dir_.path() / "device-ca.key").string() + " -CAcreateserial -days 2 -out " + crt.string() +
+                        " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0);
+  router_.add("GET", "/api/v1/whoami", [](const Request& request) {
+    return json_response(200, {{"cn", request.client_common_name}});
+  });
+  options_.client_ca_pem = ca.cert;
+  start();
+
+  auto device = Client(ClientOptions{cert_.cert, read_file(crt).value(), read_file(key).value(), 10000});
+  auto response = must(device.request("GET", url("/api/v1/whoami")));
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(json::parse(response.body)["cn"], "ABC123");
+
+  // No certificate, or one from another issuer: the handshake fails, no handler runs.
+  auto anonymous = client().request("GET", url("/api/v1/whoami"));
+  ASSERT_FALSE(anonymous);
+  EXPECT_EQ(anonymous.error().code, Errc::unavailable);
+  auto foreign = Client(ClientOptions{cert_.cert, stranger.cert, stranger.key, 10000}).request("GET", url("/api/v1/whoami"));
+  ASSERT_FALSE(foreign);
+  EXPECT_EQ(foreign.error().code, Errc::unavailable);
+}
+
+TEST_F(HttpServerTest, WithoutClientCaNoClientNameIsReported) {
+  router_.add("GET", "/api/v1/whoami", [](const Request& request) {
+    return json_response(200, {{"cn", request.client_common_name}});
+  });
+  start();
+  auto response = must(client().request("GET", url("/api/v1/whoami")));
+  EXPECT_EQ(json::parse(response.body)["cn"], "");
+}
+
 }  // namespace
 }  // namespace carillon::http
