@@ -12,6 +12,8 @@ packages=(
   libmosquitto-dev libcli11-dev libcurl4-openssl-dev
   # media: SIP user agent, SRTP, codecs
   libre-dev libsrtp2-dev libopus-dev libspandsp-dev
+  # the emulated door camera encodes its snapshots as JPEG
+  libjpeg62-turbo-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # services the platform runs and the tests start
