@@ -136,7 +136,8 @@ json default_config(const std::string& name, const std::string& role) {
 Status validate_config(const json& config) {
   if (!config.is_object()) return fail(Errc::invalid_argument, "config must be a JSON object", "config");
   if (auto s = unknown_fields(config,
-                              {"schema", "version", "name", "role", "language", "call_buttons", "door_openers", "audio", "screen"},
+                              {"schema", "version", "name", "role", "language", "call_buttons", "door_openers", "audio", "screen",
+                               "auto_answer"},
                               "");
       !s)
     return s;
@@ -164,12 +165,14 @@ Status validate_config(const json& config) {
   if (config.contains("screen")) {
     if (auto s = check_screen(config["screen"]); !s) return s;
   }
+  if (config.contains("auto_answer") && !config["auto_answer"].is_boolean())
+    return fail(Errc::invalid_argument, "must be true or false", "auto_answer");
   return {};
 }
 
 Result<json> merge_config(const json& current, const json& patch) {
   if (!patch.is_object()) return fail(Errc::invalid_argument, "a config change must be a JSON object", "config");
-  for (const char* fixed : {"schema", "version"}) {
+  for (const char* fixed : {"schema", "version", kProvisionedSection}) {
     if (patch.contains(fixed)) return fail(Errc::invalid_argument, "is managed by the platform", fixed);
   }
   json merged = current;

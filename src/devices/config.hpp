@@ -8,8 +8,13 @@
 //   "call_buttons": [{"id": "b1", "label": "Reception", "target": "reception"}],      // <= 16
 //   "door_openers": [{"id": 1, "name": "Main door", "dtmf": "*1", "output": 1, "pulse_ms": 3000}], // <= 2
 //   "audio":  {"speaker_volume": 70, "microphone_gain": 60, "preset": "outdoor", "noise_suppression": true},
-//   "screen": {"brightness": 80, "timeout_s": 60}
+//   "screen": {"brightness": 80, "timeout_s": 60},
+//   "auto_answer": false                                          // receiving stations
 // }
+//
+// What goes over MQTT also carries a "platform" section that is never stored and cannot be
+// patched: the device's SIP account ({"sip": {"registrar", "domain", "username", "password"}})
+// and where it uploads snapshots ("snapshot_url"). See ConfigProvisioning in service.hpp.
 
 #include <string>
 
@@ -20,6 +25,7 @@
 namespace carillon::devices {
 
 inline constexpr int kConfigSchema = 1;
+inline constexpr const char* kProvisionedSection = "platform";
 
 // The document a freshly claimed device starts with.
 nlohmann::json default_config(const std::string& name, const std::string& role);
@@ -29,7 +35,7 @@ nlohmann::json default_config(const std::string& name, const std::string& role);
 Status validate_config(const nlohmann::json& config);
 
 // Applies a partial change (RFC 7396 JSON merge patch) to a document and validates the result.
-// "schema" and "version" cannot be patched.
+// "schema", "version" and "platform" cannot be patched.
 Result<nlohmann::json> merge_config(const nlohmann::json& current, const nlohmann::json& patch);
 
 bool is_valid_role(const std::string& role);

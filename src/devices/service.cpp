@@ -201,10 +201,10 @@ Result<json> DeviceService::claim(const std::string& client_id, const json& requ
   client_failures_.reset(client_id);
   log::get("devices")->info("claimed serial={} device={} site={}", serial, d.id, d.site_id);
   events_.publish({"device.claimed", d.company_id, {{"id", d.id}, {"serial", serial}, {"site_id", d.site_id}}});
-  (void)channel_.publish_config(serial, d.desired_config);
+  (void)channel_.publish_config(serial, published(d.id, d.desired_config));
   return json{{"schema", protocol::kSchema}, {"ok", true},         {"device_id", d.id},
               {"serial", serial},            {"certificate", issued->cert_pem}, {"ca", ca_.cert_pem()},
-              {"config", d.desired_config}};
+              {"config", published(d.id, d.desired_config)}};
 }
 
 void DeviceService::handle_device_message(const std::string& serial, const std::string& leaf, const std::string& payload) {
@@ -232,7 +232,7 @@ void DeviceService::handle_device_message(const std::string& serial, const std::
     if (online != device->online || online) (void)repository_.set_online(serial, online, now);
     // The database, not the retained message, is the truth: re-send what the device should run.
     if (online && message.value("config_version", std::int64_t{0}) != device->desired_version)
-      (void)channel_.publish_config(serial, device->desired_config);
+      (void)channel_.publish_config(serial, published(device->id, device->desired_config));
     if (online != device->online) {
       events_.publish({online ? "device.online" : "device.offline", device->company_id,
                        {{"id", device->id}, {"serial", serial}, {"at", now}}});
@@ -322,8 +322,12 @@ Result<DesiredConfigChange> DeviceService::next_config(const Actor& actor, const
   return change;
 }
 
+json DeviceService::published(const std::string& device_id, const json& config) const {
+  return provisioning_ ? provisioning_->provision(device_id, config) : config;
+}
+
 void DeviceService::publish_change(const std::string& serial, const DesiredConfigChange& change) {
-  if (auto s = channel_.publish_config(serial, change.config); !s)
+  if (auto s = channel_.publish_config(serial, published(change.id, change.config)); !s)
     log::get("devices")->warn("config v{} for {} not published now ({}); sent on reconnect", change.version, serial,
                               s.error().message);
 }
@@ -379,7 +383,7 @@ std::vector<Result<Device>> DeviceService::change_config_many(const Actor& actor
   const auto t_stored = Steady::now();
   std::vector<std::pair<std::string, json>> documents;
   documents.reserve(changes.size());
-  for (std::size_t k = 0; k < changes.size(); ++k) documents.emplace_back(results[changed[k]]->serial, changes[k].config);
+  for (std::size_t k = 0; k < changes.size(); ++k) documents.emplace_back(results[changed[k]]->serial, published(changes[k].id, changes[k].config));
   auto published = channel_.publish_configs(documents);
   for (std::size_t k = 0; k < published.size() && k < changes.size(); ++k) {
     if (!published[k])

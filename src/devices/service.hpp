@@ -44,6 +44,15 @@ class DeviceChannel {
   virtual Status cut_off(const std::string& serial, const std::vector<std::string>& revoked_serials) = 0;
 };
 
+// Adds what the platform provisions to a device (its SIP account, upload URLs) to the config
+// document as it is published; the stored document never holds it. Implemented by the wiring.
+class ConfigProvisioning {
+ public:
+  virtual ~ConfigProvisioning() = default;
+  // Returns `config` with a "platform" section for device `device_id`.
+  virtual nlohmann::json provision(const std::string& device_id, const nlohmann::json& config) const = 0;
+};
+
 struct DeviceSettings {
   std::string portal_url;                          // for claim links
   std::int64_t claim_code_ttl = 7 * 24 * 3600;     // default lifetime of a claim code
@@ -76,6 +85,9 @@ class DeviceService {
   DeviceService(DeviceRepository& repository, tenancy::TenancyService& tenancy, pki::CertificateAuthority& ca,
                 DeviceChannel& channel, AuditLog& audit, EventBus& events, IdGenerator& ids, const Clock& clock,
                 Random& random, DeviceSettings settings);
+
+  // Must be called before the service handles traffic; without it configs go out as stored.
+  void set_provisioning(const ConfigProvisioning* provisioning) { provisioning_ = provisioning; }
 
   Result<NewClaimCode> create_claim_code(const Actor& actor, const std::string& site_id, const std::string& role,
                                          const nlohmann::json& config_patch, std::optional<std::int64_t> ttl_seconds);
@@ -115,6 +127,8 @@ class DeviceService {
   static std::string normalise_code(std::string_view code);
 
  private:
+  // The document as it goes to device `device_id`: stored config plus the provisioned section.
+  nlohmann::json published(const std::string& device_id, const nlohmann::json& config) const;
   AuditEvent audit_event(const std::string& actor, const std::string& source, const std::string& action,
                          const std::string& target_type, const std::string& target_id, const std::string& company_id) const;
   Result<Device> visible_device(const Actor& actor, const std::string& id);
@@ -135,6 +149,7 @@ class DeviceService {
   const Clock& clock_;
   Random& random_;
   DeviceSettings settings_;
+  const ConfigProvisioning* provisioning_ = nullptr;
   FailureThrottle client_failures_;
   FailureThrottle global_failures_;
 

@@ -35,6 +35,14 @@ EmulatedDevice::EmulatedDevice(DeviceOptions options, Random& random) : options_
 
 EmulatedDevice::~EmulatedDevice() { stop(); }
 
+namespace {
+// The platform-provisioned section is checked where it is used (SIP account, upload URL).
+json without_provisioned(json document) {
+  document.erase(devices::kProvisionedSection);
+  return document;
+}
+}  // namespace
+
 json EmulatedDevice::config() const {
   std::lock_guard lock(mutex_);
   return config_;
@@ -250,7 +258,7 @@ void EmulatedDevice::apply_config(mqtt::Client& link, const std::string& payload
       ack["ok"] = true;  // already running it (retained copy after a reconnect)
       version = applied_version_.load();
       ack["version"] = version;
-    } else if (auto valid = devices::validate_config(document); !valid) {
+    } else if (auto valid = devices::validate_config(without_provisioned(document)); !valid) {
       ack["ok"] = false;
       ack["error"] = valid.error().field + ": " + valid.error().message;
     } else {

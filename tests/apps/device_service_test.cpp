@@ -241,6 +241,34 @@ TEST_F(DeviceServiceClaimTest, RenameThroughConfigRenamesTheStoredDevice) {
   EXPECT_EQ(channel_.configs.back().second["version"], 2);
 }
 
+// Stands in for the SIP wiring: what it adds must reach the device but never the database.
+class TestProvisioning final : public ConfigProvisioning {
+ public:
+  json provision(const std::string& device_id, const json& config) const override {
+    json out = config;
+    out["platform"] = {{"sip", {{"username", device_id}, {"password", "derived-" + device_id}}}};
+    return out;
+  }
+};
+
+TEST_F(DeviceServiceClaimTest, ProvisionedSectionIsPublishedButNeverStoredOrPatchable) {
+  TestProvisioning provisioning;
+  service_->set_provisioning(&provisioning);
+  auto claimed = service_->claim("claim-p", request(new_code(), "EMU-PROV"));
+  ASSERT_TRUE(claimed) << claimed.error().message;
+  auto id = (*claimed)["device_id"].get<std::string>();
+  EXPECT_EQ((*claimed)["config"]["platform"]["sip"]["username"], id);
+  ASSERT_TRUE(service_->change_config(admin_, id, json{{"name", "Side door"}}));
+  EXPECT_EQ(channel_.configs.back().second["platform"]["sip"]["password"], "derived-" + id);
+  auto stored = service_->get(admin_, id);
+  ASSERT_TRUE(stored);
+  EXPECT_FALSE(stored->desired_config.contains("platform"));
+  auto patched = service_->change_config(admin_, id, json{{"platform", {{"sip", {{"password", "x"}}}}}});
+  ASSERT_FALSE(patched);
+  EXPECT_EQ(patched.error().field, "config.platform");
+  EXPECT_EQ(service_->get(admin_, id)->desired_version, 2);
+}
+
 TEST_F(DeviceServiceClaimTest, HandleClaimAnswersThroughTheChannel) {
   service_->handle_claim("claim-h", request("ABCD-EFGH-JKLM", "EMU-H").dump());
   service_->handle_claim("claim-h", "not json");
