@@ -5,12 +5,14 @@
 #include <functional>
 #include <string>
 
+#include "calls/service.hpp"
 #include "common/audit.hpp"
 #include "common/events.hpp"
 #include "devices/service.hpp"
 #include "http/router.hpp"
 #include "identity/auth_service.hpp"
 #include "ops/metrics.hpp"
+#include "sip/accounts.hpp"
 #include "tenancy/service.hpp"
 
 namespace carillon::api {
@@ -34,6 +36,10 @@ struct ApiContext {
   DeviceBootstrap bootstrap;
   // Each returns "" when healthy, otherwise why not (for /readyz).
   std::vector<std::pair<std::string, std::function<std::string()>>> readiness_checks;
+  // Ring groups, forwarding rules, call reports; the routes answer 503 while it is unset.
+  calls::CallsService* calls = nullptr;
+  // SIP registration state and client credentials; the SIP routes answer 503 while it is unset.
+  sip::SipAccounts* sip_accounts = nullptr;
 };
 
 void add_routes(http::Router& router, ApiContext& context);

@@ -27,5 +27,7 @@ void add_system_routes(http::Router& router, ApiContext& context);
 void add_auth_routes(http::Router& router, ApiContext& context);
 void add_tenancy_routes(http::Router& router, ApiContext& context);
 void add_device_routes(http::Router& router, ApiContext& context);
+void add_calls_routes(http::Router& router, ApiContext& context);
+void add_sip_routes(http::Router& router, ApiContext& context);
 
 }  // namespace carillon::api

@@ -6,7 +6,19 @@ namespace carillon::api {
 
 namespace {
 
-nlohmann::json device_json(const devices::Device& d) {
+// The SIP registration state the edge reported for the device's account (its id).
+nlohmann::json sip_state(const ApiContext& context, const std::string& username) {
+  auto contacts = nlohmann::json::array();
+  if (context.sip_accounts) {
+    for (const auto& r : context.sip_accounts->registrations(username)) {
+      contacts.push_back({{"contact", r.contact}, {"expires_at", r.expires_at}, {"user_agent", r.user_agent},
+                          {"source", r.source}, {"updated_at", r.updated_at}});
+    }
+  }
+  return {{"username", username}, {"registered", !contacts.empty()}, {"contacts", contacts}};
+}
+
+nlohmann::json device_json(const ApiContext& context, const devices::Device& d) {
   return {{"id", d.id},
           {"serial", d.serial},
           {"name", d.name},
@@ -26,6 +38,7 @@ nlohmann::json device_json(const devices::Device& d) {
             {"applied_version", d.applied_version},
             {"state", d.applied_version == d.desired_version ? "applied" : d.applied_error.empty() ? "pending" : "rejected"},
             {"error", d.applied_error}}},
+          {"sip", sip_state(context, d.id)},
           {"created_at", d.created_at},
           {"updated_at", d.updated_at}};
 }
@@ -96,12 +109,12 @@ void add_device_routes(http::Router& router, ApiContext& context) {
     }
     auto devices = context.devices.list(actor, filter);
     if (!devices) return tl::unexpected(devices.error());
-    return ok(page_json(*devices, device_json));
+    return ok(page_json(*devices, [&context](const devices::Device& d) { return device_json(context, d); }));
   });
   add_authenticated(router, context, "GET", "/api/v1/devices/{id}", [&context](const Actor& actor, const http::Request& request) -> Result<http::Response> {
     auto device = context.devices.get(actor, request.params.at("id"));
     if (!device) return tl::unexpected(device.error());
-    return ok(device_json(*device));
+    return ok(device_json(context, *device));
   });
   add_authenticated(router, context, "GET", "/api/v1/devices/{id}/config", [&context](const Actor& actor, const http::Request& request) -> Result<http::Response> {
     auto device = context.devices.get(actor, request.params.at("id"));
@@ -120,7 +133,7 @@ void add_device_routes(http::Router& router, ApiContext& context) {
     }
     auto device = context.devices.change_config(actor, request.params.at("id"), *patch);
     if (!device) return tl::unexpected(device.error());
-    return ok(device_json(*device));
+    return ok(device_json(context, *device));
   });
   // D4 bulk edit: one change for many devices, a result per device. Devices that fail do not
   // stop the others; nothing is changed on a device whose result is an error.
@@ -179,7 +192,7 @@ void add_device_routes(http::Router& router, ApiContext& context) {
     if (auto s = context.devices.revoke(actor, request.params.at("id")); !s) return tl::unexpected(s.error());
     auto device = context.devices.get(actor, request.params.at("id"));
     if (!device) return tl::unexpected(device.error());
-    return ok(device_json(*device));
+    return ok(device_json(context, *device));
   });
 
   add_authenticated(router, context, "GET", "/api/v1/audit-events", [&context](const Actor& actor, const http::Request& request) -> Result<http::Response> {

@@ -63,6 +63,8 @@ void add_routes(http::Router& router, ApiContext& context) {
   add_auth_routes(router, context);
   add_tenancy_routes(router, context);
   add_device_routes(router, context);
+  add_calls_routes(router, context);
+  add_sip_routes(router, context);
 }
 
 }  // namespace carillon::api

@@ -28,6 +28,11 @@ struct DeviceCommandOptions {
   std::string firmware_version = "1.0.0";
   int count = 1;
   int keepalive_seconds = 30;
+  unsigned short control_port = 0;
+  std::filesystem::path audio_file;
+  double tone_hz = 440.0;
+  double listen_hz = 1000.0;
+  std::filesystem::path record_dir;
 };
 int run_device(const DeviceCommandOptions& options, const std::atomic<bool>& stop);
 

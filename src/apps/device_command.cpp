@@ -29,13 +29,24 @@ int run_device(const DeviceCommandOptions& options, const std::atomic<bool>& sto
     o.hardware_revision = options.hardware_revision;
     o.firmware_version = options.firmware_version;
     o.keepalive_seconds = options.keepalive_seconds;
+    if (options.control_port != 0) o.control_port = static_cast<unsigned short>(options.control_port + i);
+    o.station.audio_file = options.audio_file;
+    o.station.tone_hz = options.tone_hz;
+    o.station.listen_hz = options.listen_hz;
+    if (!options.record_dir.empty())
+      o.station.recordings_dir = options.count == 1 ? options.record_dir : options.record_dir / std::to_string(i);
+    // Devices in one process take media ports from disjoint ranges.
+    o.station.rtp_port_min = 40000 + (i % 100) * 200;
+    o.station.rtp_port_max = o.station.rtp_port_min + 199;
     auto device = std::make_unique<emulator::EmulatedDevice>(o, random);
     if (auto s = device->start(); !s) {
       std::cerr << "carillon device: " << o.state_dir.string() << ": " << s.error().message << "\n";
       failed++;
       continue;
     }
-    std::cout << "device " << device->serial() << " running (state " << o.state_dir.string() << ")" << std::endl;
+    std::cout << "device " << device->serial() << " running (state " << o.state_dir.string() << ")";
+    if (device->control_port() != 0) std::cout << ", control 127.0.0.1:" << device->control_port();
+    std::cout << std::endl;
     fleet.push_back(std::move(device));
   }
   if (fleet.empty()) return 1;

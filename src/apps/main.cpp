@@ -112,6 +112,14 @@ int main(int argc, char** argv) {
   dev_cmd->add_option("--keepalive", dev.keepalive_seconds, "MQTT keepalive in seconds (5..65535)")
       ->check(CLI::Range(5, 65535))
       ->capture_default_str();
+  dev_cmd->add_option("--control-port", dev.control_port,
+                      "Local control channel on 127.0.0.1 (JSON lines: press, answer, hangup, dtmf, status); "
+                      "with --count, device i uses port + i")
+      ->check(CLI::Range(0, 65535));
+  dev_cmd->add_option("--audio", dev.audio_file, "WAV file the station plays into calls (default: a tone)");
+  dev_cmd->add_option("--tone-hz", dev.tone_hz, "Tone the station plays when no --audio is given")->capture_default_str();
+  dev_cmd->add_option("--listen-hz", dev.listen_hz, "Tone the station reports hearing in `status`")->capture_default_str();
+  dev_cmd->add_option("--record-dir", dev.record_dir, "Record every call's received audio as WAV here");
   dev_cmd->callback([&] {
     if (!claim_code.empty()) dev.claim_codes.push_back(claim_code);
     if (!claim_file.empty()) {
@@ -282,6 +290,132 @@ int main(int argc, char** argv) {
   auto* audit = admin->add_subcommand("audit", "Audit trail");
   audit->add_option("--target", device_id, "Only events about this object");
   audit->callback([&] { request("GET", "/api/v1/audit-events" + query({{"target_id", device_id}})); });
+
+  // --- ring groups, forwarding rules, call reports
+  struct CallOptions {
+    std::string id, name, site, status, since, until, caller, time_from, time_to, date_from, date_to;
+    std::vector<std::string> members, steps, weekdays;
+    int ring_seconds = 0, priority = -1, retention_days = 0;
+    bool csv = false;
+  };
+  CallOptions co;
+  // "device:dv_..." / "user:us_..." / "ring_group:rg_...[:seconds]"
+  auto targets = [](const std::vector<std::string>& items, bool steps) {
+    json out = json::array();
+    for (const auto& item : items) {
+      auto first = item.find(':');
+      if (first == std::string::npos) throw CLI::ValidationError("expected kind:id, got " + item);
+      json t{{"kind", item.substr(0, first)}};
+      auto rest = item.substr(first + 1);
+      auto second = rest.find(':');
+      if (steps && second != std::string::npos) {
+        try {
+          t["ring_seconds"] = std::stoi(rest.substr(second + 1));
+        } catch (const std::exception&) {
+          throw CLI::ValidationError("ring seconds must be a number: " + item);
+        }
+        rest = rest.substr(0, second);
+      }
+      t["id"] = rest;
+      out.push_back(t);
+    }
+    return out;
+  };
+  auto* groups = admin->add_subcommand("ring-groups", "Ring groups");
+  groups->require_subcommand(1);
+  auto* gcreate = groups->add_subcommand("create");
+  gcreate->add_option("--site", co.site)->required();
+  gcreate->add_option("--name", co.name)->required();
+  gcreate->add_option("--member", co.members, "device:<id> or user:<id> (repeatable, up to 32)")->required();
+  gcreate->add_option("--ring-seconds", co.ring_seconds, "How long members ring (5..300, default 30)");
+  gcreate->callback([&] {
+    json body{{"site_id", co.site}, {"name", co.name}, {"members", targets(co.members, false)}};
+    if (co.ring_seconds) body["ring_seconds"] = co.ring_seconds;
+    request("POST", "/api/v1/ring-groups", body);
+  });
+  auto* glist = groups->add_subcommand("list");
+  glist->add_option("--site", co.site);
+  glist->callback([&] { request("GET", "/api/v1/ring-groups" + query({{"site_id", co.site}})); });
+  auto* gget = groups->add_subcommand("get");
+  gget->add_option("id", co.id)->required();
+  gget->callback([&] { request("GET", "/api/v1/ring-groups/" + co.id); });
+  auto* gupdate = groups->add_subcommand("update");
+  gupdate->add_option("id", co.id)->required();
+  gupdate->add_option("--name", co.name);
+  gupdate->add_option("--member", co.members, "device:<id> or user:<id> (replaces all members)");
+  gupdate->add_option("--ring-seconds", co.ring_seconds);
+  gupdate->callback([&] {
+    json body = json::object();
+    if (!co.name.empty()) body["name"] = co.name;
+    if (!co.members.empty()) body["members"] = targets(co.members, false);
+    if (co.ring_seconds) body["ring_seconds"] = co.ring_seconds;
+    request("PATCH", "/api/v1/ring-groups/" + co.id, body);
+  });
+  auto* gdelete = groups->add_subcommand("delete");
+  gdelete->add_option("id", co.id)->required();
+  gdelete->callback([&] { request("DELETE", "/api/v1/ring-groups/" + co.id); });
+
+  auto* rules = admin->add_subcommand("forwarding-rules", "Forwarding rules of ring groups");
+  rules->require_subcommand(1);
+  auto rule_body = [&] {
+    json body = json::object();
+    if (!co.name.empty()) body["name"] = co.name;
+    if (co.priority >= 0) body["priority"] = co.priority;
+    if (!co.weekdays.empty()) body["weekdays"] = co.weekdays;
+    if (!co.date_from.empty()) body["date_from"] = co.date_from;
+    if (!co.date_to.empty()) body["date_to"] = co.date_to;
+    if (!co.time_from.empty() || !co.time_to.empty()) body["time"] = {{"from", co.time_from}, {"to", co.time_to}};
+    if (!co.steps.empty()) body["steps"] = targets(co.steps, true);
+    return body;
+  };
+  auto rule_options = [&](CLI::App* cmd) {
+    cmd->add_option("--name", co.name);
+    cmd->add_option("--priority", co.priority, "Lower first (default 100)");
+    cmd->add_option("--weekday", co.weekdays, "mon..sun (repeatable; default every day)");
+    cmd->add_option("--date-from", co.date_from, "YYYY-MM-DD");
+    cmd->add_option("--date-to", co.date_to, "YYYY-MM-DD");
+    cmd->add_option("--time-from", co.time_from, "HH:MM local time of the site");
+    cmd->add_option("--time-to", co.time_to, "HH:MM (earlier than --time-from: crosses midnight)");
+    cmd->add_option("--step", co.steps, "kind:id[:ring_seconds], in order, e.g. ring_group:rg_...:20 user:us_...:30");
+  };
+  auto* rcreate = rules->add_subcommand("create");
+  rcreate->add_option("--ring-group", co.id)->required();
+  rule_options(rcreate);
+  rcreate->callback([&] { request("POST", "/api/v1/ring-groups/" + co.id + "/forwarding-rules", rule_body()); });
+  auto* rlist = rules->add_subcommand("list");
+  rlist->add_option("--ring-group", co.id)->required();
+  rlist->callback([&] { request("GET", "/api/v1/ring-groups/" + co.id + "/forwarding-rules"); });
+  auto* rupdate = rules->add_subcommand("update");
+  rupdate->add_option("id", co.id)->required();
+  rule_options(rupdate);
+  rupdate->callback([&] { request("PATCH", "/api/v1/forwarding-rules/" + co.id, rule_body()); });
+  auto* rdelete = rules->add_subcommand("delete");
+  rdelete->add_option("id", co.id)->required();
+  rdelete->callback([&] { request("DELETE", "/api/v1/forwarding-rules/" + co.id); });
+
+  auto* calls = admin->add_subcommand("calls", "Call records (VoIP report)");
+  calls->require_subcommand(1);
+  auto* clist = calls->add_subcommand("list");
+  clist->add_option("--status", co.status, "answered | missed | busy | rejected | failed | timed_out | in_progress");
+  clist->add_option("--since", co.since, "Unix seconds: calls started at or after");
+  clist->add_option("--until", co.until, "Unix seconds: calls started before");
+  clist->add_option("--site", co.site);
+  clist->add_option("--caller", co.caller, "Caller device or user id");
+  clist->add_flag("--csv", co.csv, "Print the report as CSV");
+  clist->callback([&] {
+    auto q = query({{"status", co.status}, {"from", co.since}, {"to", co.until}, {"site_id", co.site}, {"caller_id", co.caller}});
+    request("GET", (co.csv ? "/api/v1/calls.csv" : "/api/v1/calls") + q);
+  });
+  auto* cget = calls->add_subcommand("get");
+  cget->add_option("id", co.id)->required();
+  cget->callback([&] { request("GET", "/api/v1/calls/" + co.id); });
+  auto* retention = calls->add_subcommand("retention", "Show or set (--days) a company's call data retention");
+  retention->add_option("--company", co.id)->required();
+  retention->add_option("--days", co.retention_days, "1..180");
+  retention->callback([&] {
+    if (co.retention_days) request("PUT", "/api/v1/companies/" + co.id + "/call-settings", {{"retention_days", co.retention_days}});
+    else request("GET", "/api/v1/companies/" + co.id + "/call-settings");
+  });
 
   try {
     app.parse(argc, argv);

@@ -14,6 +14,9 @@
 #include "identity/auth_service.hpp"
 #include "identity/tokens.hpp"
 #include "store/audit_log.hpp"
+#include "store/calls_repository.hpp"
+#include "apps/device_api.hpp"
+#include "apps/sip_link.hpp"
 #include "store/database.hpp"
 #include "store/device_repository.hpp"
 #include "store/tenancy_repository.hpp"
@@ -51,6 +54,21 @@ Result<ServeConfig> load_serve_config(const std::filesystem::path& file) {
     c.mqtt_client_cert = m.at("client_cert").get<std::string>();
     c.mqtt_client_key = m.at("client_key").get<std::string>();
     c.broker_pid_file = m.value("broker_pid_file", "");
+    c.device_port = j.at("listen").value("device_port", c.device_port);
+    if (j.contains("sip")) {
+      const auto& sip = j.at("sip");
+      c.sip.enabled = true;
+      c.sip.domain = sip.value("domain", c.sip.domain);
+      c.sip.registrar = sip.at("registrar").get<std::string>();
+      c.sip.wss_url = sip.value("wss_url", "");
+      c.sip.loop_uri = sip.at("loop").get<std::string>();
+      c.sip.rpc_host = sip.at("jsonrpc").value("host", c.sip.rpc_host);
+      c.sip.rpc_port = sip.at("jsonrpc").at("port").get<unsigned short>();
+      c.sip.evapi_host = sip.at("evapi").value("host", c.sip.evapi_host);
+      c.sip.evapi_port = sip.at("evapi").at("port").get<unsigned short>();
+      c.sip.secret_file = sip.at("secret_file").get<std::string>();
+      c.sip.max_call_seconds = sip.value("max_call_seconds", c.sip.max_call_seconds);
+    }
     c.web_root = j.value("web_root", "");
     c.threads = j.value("threads", c.threads);
   } catch (const json::exception& e) {
@@ -79,6 +97,10 @@ struct Platform {
   std::unique_ptr<pki::CertificateAuthority> ca;
   std::unique_ptr<DeviceLink> link;
   std::unique_ptr<devices::DeviceService> devices;
+  std::unique_ptr<store::SqlCallsRepository> calls_repo;
+  std::unique_ptr<calls::CallsService> calls;
+  std::unique_ptr<calls::CallRecorder> recorder;
+  std::unique_ptr<SipLink> sip;
 };
 
 Status open_store(Platform& p, const ServeConfig& config) {
@@ -146,10 +168,43 @@ Status run_serve(const ServeConfig& config, const ServeHooks& hooks) {
   settings.portal_url = config.public_url;
   p.devices = std::make_unique<devices::DeviceService>(*p.device_repo, *p.tenancy, *p.ca, *p.link, *p.audit, p.events,
                                                        p.ids, p.clock, p.random, settings);
+  p.calls_repo = std::make_unique<store::SqlCallsRepository>(*p.db);
+  p.calls = std::make_unique<calls::CallsService>(*p.calls_repo, *p.tenancy, p.ids, p.clock);
+  p.recorder = std::make_unique<calls::CallRecorder>(*p.calls_repo, p.ids);
+  if (config.sip.enabled) {
+    auto secret = read_file(config.sip.secret_file);
+    if (!secret || secret->size() < 32) return fail(Errc::invalid_argument, "cannot read the SIP secret", "sip.secret_file");
+    SipLinkConfig sip;
+    sip.domain = config.sip.domain;
+    sip.registrar = config.sip.registrar;
+    sip.wss_url = config.sip.wss_url;
+    sip.loop_uri = config.sip.loop_uri;
+    sip.rpc_host = config.sip.rpc_host;
+    sip.rpc_port = config.sip.rpc_port;
+    sip.evapi_host = config.sip.evapi_host;
+    sip.evapi_port = config.sip.evapi_port;
+    sip.secret = *secret;
+    sip.max_call_seconds = config.sip.max_call_seconds;
+    if (config.device_port != 0) {
+      auto host = config.public_url.substr(0, config.public_url.rfind(':'));
+      sip.snapshot_url = host + ":" + std::to_string(config.device_port) + "/device/v1/snapshots";
+    }
+    p.sip = std::make_unique<SipLink>(sip, *p.calls_repo, *p.calls, *p.recorder, p.events, p.clock, p.random);
+    // Devices get their SIP account with every config, from the first one on.
+    p.devices->set_provisioning(p.sip.get());
+  }
   if (auto s = p.link->connect(*p.devices); !s) return s;
+  if (p.sip) p.sip->start();
 
   api::ApiContext context{*p.auth, *p.users, *p.tenancy, *p.devices, *p.audit, p.events, p.metrics,
                           std::string(openapi_document()), {config.mqtt_host, config.mqtt_claim_port, config.mqtt_device_port}, {}};
+  context.calls = p.calls.get();
+  context.sip_accounts = p.sip.get();
+  if (p.sip) {
+    context.readiness_checks.emplace_back("sip_edge", [&p] {
+      return p.sip->edge_connected() ? std::string() : "Kamailio's event stream is not connected";
+    });
+  }
   context.readiness_checks.emplace_back("database", [&p] {
     auto s = p.db->ping();
     return s ? std::string() : s.error().message;
@@ -180,10 +235,29 @@ Status run_serve(const ServeConfig& config, const ServeHooks& hooks) {
   if (auto s = server.start(); !s) return s;
   logger->info("serving https://{}:{} (database {})", config.listen_address, server.port(), p.db->backend());
 
+  // Devices upload snapshots on their own listener, with their certificates (mutual TLS).
+  DeviceApiContext device_context{*p.device_repo, *p.calls_repo, *p.recorder};
+  http::Router device_router;
+  add_device_routes(device_router, device_context);
+  std::unique_ptr<http::Server> device_server;
+  if (config.device_port != 0) {
+    http::ServerOptions device_options = options;
+    device_options.port = config.device_port;
+    device_options.static_dir.clear();
+    device_options.client_ca_pem = *ca_cert;
+    device_options.body_limit = calls::kMaxSnapshotBytes + 4096;
+    device_options.large_body_prefixes.clear();
+    device_server = std::make_unique<http::Server>(device_options, device_router);
+    if (auto s = device_server->start(); !s) return s;
+    logger->info("device uploads on https://{}:{} (mutual TLS)", config.listen_address, device_server->port());
+  }
+
   if (hooks.on_ready) {
     if (auto s = hooks.on_ready(config); !s) return s;
   }
   while (hooks.stop == nullptr || !hooks.stop->load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  if (p.sip) p.sip->stop();
+  if (device_server) device_server->stop();
   server.stop();
   logger->info("stopped");
   return {};

@@ -22,6 +22,19 @@ struct ServeConfig {
   std::string mqtt_host = "127.0.0.1";
   unsigned short mqtt_device_port = 8883, mqtt_claim_port = 8884, mqtt_platform_port = 8885;
   std::string mqtt_ca, mqtt_client_cert, mqtt_client_key, broker_pid_file;
+  // The SIP edge (docs/sip-edge.md); without a "sip" section serve runs without calls.
+  struct Sip {
+    bool enabled = false;
+    std::string domain = "carillon.local";
+    std::string registrar, wss_url, loop_uri;
+    std::string rpc_host = "127.0.0.1";
+    unsigned short rpc_port = 0;
+    std::string evapi_host = "127.0.0.1";
+    unsigned short evapi_port = 0;
+    std::string secret_file;
+    int max_call_seconds = 600;
+  } sip;
+  unsigned short device_port = 0;  // mutual-TLS listener for device uploads; 0 = none
   std::string web_root;      // built front end; "" = none
   std::string openapi_file;  // docs/openapi.yaml
   int threads = 4;

@@ -9,6 +9,7 @@
 #include "http/client.hpp"
 #include "common/files.hpp"
 #include "mqtt/broker_config.hpp"
+#include "sip/edge_settings.hpp"
 #include "supervisor/installation.hpp"
 #include "supervisor/process.hpp"
 
@@ -56,9 +57,15 @@ int run_up(const UpOptions& options, const std::atomic<bool>& stop) {
   supervisor::SupervisedProcess claim_broker({"mosquitto-claim",
                                               {"mosquitto", "-c", mqtt::claim_broker_config_path(broker).string()},
                                               installation->logs_dir / "mosquitto-claim.out"});
-  for (auto* p : {&main_broker, &claim_broker}) {
+  // The SIP edge: rtpengine first, so Kamailio finds its media relay at once.
+  const auto& edge = installation->edge;
+  supervisor::SupervisedProcess rtpengine({"rtpengine", sip::rtpengine_arguments(edge), installation->logs_dir / "rtpengine.out"});
+  supervisor::SupervisedProcess kamailio({"kamailio",
+                                          sip::kamailio_arguments(edge, installation->sip_dir / "kamailio.cfg"),
+                                          installation->logs_dir / "kamailio.out"});
+  for (auto* p : {&main_broker, &claim_broker, &rtpengine, &kamailio}) {
     if (auto s = p->start(); !s) {
-      std::cerr << "carillon up: cannot start mosquitto: " << s.error().message << "\n";
+      std::cerr << "carillon up: cannot start a service: " << s.error().message << "\n";
       return 1;
     }
   }
@@ -81,6 +88,8 @@ int run_up(const UpOptions& options, const std::atomic<bool>& stop) {
     return {};
   };
   auto served = run_serve(*config, hooks);
+  kamailio.stop();
+  rtpengine.stop();
   claim_broker.stop();
   main_broker.stop();
   if (!served) {

@@ -6,6 +6,7 @@
 #include "common/files.hpp"
 #include "common/log.hpp"
 #include "devices/config.hpp"
+#include "emulator/snapshot.hpp"
 #include "devices/protocol.hpp"
 #include "http/client.hpp"
 #include "mqtt/client.hpp"
@@ -54,7 +55,75 @@ Status EmulatedDevice::start() {
   std::filesystem::create_directories(options_.state_dir, ec);
   if (ec) return fail(Errc::invalid_argument, "cannot create " + options_.state_dir.string() + ": " + ec.message(), "state_dir");
   if (auto s = load_or_claim(); !s) return s;
+  auto station_options = options_.station;
+  station_options.cert_file = file("device.pem");
+  station_options.key_file = file("device.key");
+  station_options.ca_file = file("ca.pem");
+  station_ = std::make_unique<Station>(
+      station_options, clock_, [this](const json& event) { emit_event(event); },
+      [this](const std::string& sip_call_id) { return upload_snapshot(sip_call_id); });
+  if (auto s = station_->apply(config()); !s)
+    log::get("device")->warn("{}: SIP station not started: {}", serial_, s.error().message);
+  if (options_.control_port != 0) {
+    auto channel = ControlChannel::start(options_.control_port, [this](const json& r) { return control(r); });
+    if (!channel) return tl::unexpected(channel.error());
+    control_ = std::move(*channel);
+  }
   return connect();
+}
+
+void EmulatedDevice::emit_event(const json& event) {
+  json message = event;
+  message["schema"] = protocol::kSchema;
+  std::lock_guard lock(link_mutex_);
+  if (client_) (void)client_->publish(protocol::device_topic(serial_, "events"), message.dump());
+}
+
+Status EmulatedDevice::upload_snapshot(const std::string& sip_call_id) {
+  auto document = config();
+  std::string url;
+  if (document.contains("platform") && document["platform"].is_object())
+    url = document["platform"].value("snapshot_url", "");
+  if (url.empty()) return fail(Errc::unavailable, "no snapshot URL provisioned");
+  auto jpeg = make_snapshot_jpeg(clock_.now());
+  if (!jpeg) return tl::unexpected(jpeg.error());
+  auto ca = read_file(file("ca.pem"));
+  auto cert = read_file(file("device.pem"));
+  auto key = read_file(file("device.key"));
+  if (!ca || !cert || !key) return fail(Errc::internal, "device identity files are missing");
+  http::Client client(http::ClientOptions{*ca, *cert, *key, 10000});
+  auto response = client.request("POST", url + "?call_id=" + sip_call_id, *jpeg, {{"Content-Type", "image/jpeg"}});
+  if (!response) return tl::unexpected(response.error());
+  if (response->status != 201 && response->status != 200)
+    return fail(Errc::unavailable, "snapshot upload answered " + std::to_string(response->status) + ": " + response->body);
+  return {};
+}
+
+json EmulatedDevice::control(const json& request) {
+  auto cmd = request.value("cmd", "");
+  auto answer = [](const Status& s) {
+    return s ? json{{"ok", true}} : json{{"ok", false}, {"error", s.error().message}};
+  };
+  if (!station_) return {{"ok", false}, {"error", "the device has no identity yet"}};
+  if (cmd == "status") {
+    json out = station_->status();
+    out["ok"] = true;
+    out["serial"] = serial_;
+    out["connected"] = connected();
+    out["config_version"] = applied_version_.load();
+    return out;
+  }
+  if (cmd == "press") {
+    auto call = station_->press(request.value("button", ""));
+    if (!call) return {{"ok", false}, {"error", call.error().message}};
+    return {{"ok", true}, {"call", *call}};
+  }
+  std::optional<media::CallId> call;
+  if (request.contains("call") && request["call"].is_number_unsigned()) call = request["call"].get<media::CallId>();
+  if (cmd == "answer") return answer(station_->answer(call));
+  if (cmd == "hangup") return answer(station_->hangup(call));
+  if (cmd == "dtmf") return answer(station_->send_dtmf(request.value("digits", ""), call));
+  return {{"ok", false}, {"error", "unknown cmd; use press, answer, hangup, dtmf or status"}};
 }
 
 
@@ -211,6 +280,8 @@ bool EmulatedDevice::connected() const {
 
 void EmulatedDevice::stop() {
   if (restart_thread_.joinable()) restart_thread_.join();
+  control_.reset();
+  station_.reset();
   std::unique_ptr<mqtt::Client> client;
   {
     std::lock_guard lock(link_mutex_);
@@ -269,6 +340,11 @@ void EmulatedDevice::apply_config(mqtt::Client& link, const std::string& payload
       if (auto s = write_file(file("config.json"), document.dump(2)); !s) {
         ack["ok"] = false;
         ack["error"] = "cannot store config: " + s.error().message;
+      } else if (auto sip = station_ ? station_->apply(document) : Status{}; !sip) {
+        // Stored, but the station cannot use it: report that instead of pretending.
+        applied_version_ = version;
+        ack["ok"] = false;
+        ack["error"] = sip.error().field + ": " + sip.error().message;
       } else {
         applied_version_ = version;
         ack["ok"] = true;

@@ -21,6 +21,8 @@
 #include "common/clock.hpp"
 #include "common/random.hpp"
 #include "common/result.hpp"
+#include "emulator/control.hpp"
+#include "emulator/station.hpp"
 
 namespace carillon::mqtt {
 class Client;
@@ -39,6 +41,10 @@ struct DeviceOptions {
   std::string firmware_version = "1.0.0";
   int keepalive_seconds = 30;
   std::chrono::milliseconds claim_timeout{15000};
+  // SIP station: what it plays and listens for, where it records (see station.hpp).
+  StationOptions station;
+  // Local control channel (press buttons, answer, DTMF, status) on 127.0.0.1; 0 = none.
+  unsigned short control_port = 0;
 };
 
 class EmulatedDevice {
@@ -56,6 +62,10 @@ class EmulatedDevice {
   nlohmann::json config() const;
   bool connected() const;
   std::uint64_t restarts() const { return restarts_.load(); }
+  // The SIP station; null until the device has its identity (after start()).
+  Station* station() { return station_.get(); }
+  // The bound control port (0 without a control channel).
+  unsigned short control_port() const { return control_ ? control_->port() : 0; }
 
  private:
   Status load_or_claim();
@@ -65,6 +75,9 @@ class EmulatedDevice {
   void apply_config(mqtt::Client& link, const std::string& payload);
   void run_command(mqtt::Client& link, const std::string& payload);
   void reboot();
+  void emit_event(const nlohmann::json& event);
+  Status upload_snapshot(const std::string& sip_call_id);
+  nlohmann::json control(const nlohmann::json& request);
   std::string state_message(bool online) const;
   std::filesystem::path file(const char* name) const { return options_.state_dir / name; }
 
@@ -81,6 +94,9 @@ class EmulatedDevice {
   mutable std::mutex link_mutex_;
   std::unique_ptr<mqtt::Client> client_;  // guarded by link_mutex_
   std::thread restart_thread_;
+  SystemClock clock_;
+  std::unique_ptr<Station> station_;
+  std::unique_ptr<ControlChannel> control_;
 };
 
 }  // namespace carillon::emulator

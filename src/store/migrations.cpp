@@ -118,6 +118,98 @@ std::span<const Migration> migrations() {
          // partial devices_live_serial cannot serve it: without this it scanned the table.
          "CREATE INDEX devices_serial ON devices (serial, revoked, id)",
      }},
+    {4,
+     "calls: ring groups, forwarding rules, call records, retention settings",
+     {
+         "CREATE TABLE ring_groups ("
+         " id TEXT PRIMARY KEY,"
+         " company_id TEXT NOT NULL REFERENCES nodes (id),"
+         " site_id TEXT NOT NULL REFERENCES nodes (id),"
+         " name TEXT NOT NULL,"
+         " ring_seconds BIGINT NOT NULL,"
+         " created_at BIGINT NOT NULL,"
+         " updated_at BIGINT NOT NULL)",
+         "CREATE INDEX ring_groups_company ON ring_groups (company_id, id)",
+         "CREATE INDEX ring_groups_site ON ring_groups (site_id, id)",
+         "CREATE TABLE ring_group_members ("
+         " ring_group_id TEXT NOT NULL REFERENCES ring_groups (id) ON DELETE CASCADE,"
+         " position BIGINT NOT NULL,"
+         " kind TEXT NOT NULL,"
+         " member_id TEXT NOT NULL,"
+         " PRIMARY KEY (ring_group_id, position))",
+         "CREATE TABLE forwarding_rules ("
+         " id TEXT PRIMARY KEY,"
+         " company_id TEXT NOT NULL,"
+         " ring_group_id TEXT NOT NULL REFERENCES ring_groups (id) ON DELETE CASCADE,"
+         " name TEXT NOT NULL,"
+         " priority BIGINT NOT NULL,"
+         " enabled BIGINT NOT NULL,"
+         " weekdays BIGINT NOT NULL,"
+         // '' when the rule has no date bound; -1 when it has no time range.
+         " date_from TEXT NOT NULL,"
+         " date_to TEXT NOT NULL,"
+         " time_from BIGINT NOT NULL,"
+         " time_to BIGINT NOT NULL,"
+         " created_at BIGINT NOT NULL,"
+         " updated_at BIGINT NOT NULL)",
+         "CREATE INDEX forwarding_rules_group ON forwarding_rules (ring_group_id, priority, id)",
+         "CREATE INDEX forwarding_rules_company ON forwarding_rules (company_id, id)",
+         "CREATE TABLE forwarding_rule_steps ("
+         " rule_id TEXT NOT NULL REFERENCES forwarding_rules (id) ON DELETE CASCADE,"
+         " position BIGINT NOT NULL,"
+         " kind TEXT NOT NULL,"
+         " target_id TEXT NOT NULL,"
+         " ring_seconds BIGINT NOT NULL,"
+         " PRIMARY KEY (rule_id, position))",
+         // A ring group may not be deleted while another group's rule forwards to it.
+         "CREATE INDEX forwarding_rule_steps_target ON forwarding_rule_steps (target_id)",
+         // Call records outlive the groups, devices and users they mention: no foreign keys.
+         "CREATE TABLE calls ("
+         " id TEXT PRIMARY KEY,"
+         " sip_call_id TEXT NOT NULL UNIQUE,"
+         " company_id TEXT NOT NULL,"
+         " site_id TEXT NOT NULL,"
+         " ring_group_id TEXT NOT NULL,"
+         " target TEXT NOT NULL,"
+         " caller_kind TEXT NOT NULL,"
+         " caller_id TEXT NOT NULL,"
+         " caller_name TEXT NOT NULL,"
+         " status TEXT NOT NULL,"
+         " started_at BIGINT NOT NULL,"
+         " answered_at BIGINT NOT NULL,"
+         " ended_at BIGINT NOT NULL,"
+         " answered_by TEXT NOT NULL,"
+         " duration_seconds BIGINT NOT NULL,"
+         " end_code BIGINT NOT NULL,"
+         " end_reason TEXT NOT NULL)",
+         "CREATE INDEX calls_company ON calls (company_id, id)",
+         // The retention purge deletes by company and start time.
+         "CREATE INDEX calls_company_started ON calls (company_id, started_at)",
+         "CREATE TABLE call_legs ("
+         " call_id TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,"
+         " position BIGINT NOT NULL,"
+         " member TEXT NOT NULL,"
+         " status TEXT NOT NULL,"
+         " ringing_at BIGINT NOT NULL,"
+         " answered_at BIGINT NOT NULL,"
+         " ended_at BIGINT NOT NULL,"
+         " code BIGINT NOT NULL,"
+         " reason TEXT NOT NULL,"
+         " PRIMARY KEY (call_id, position))",
+         "CREATE TABLE call_door_events ("
+         " call_id TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,"
+         " position BIGINT NOT NULL,"
+         " device_id TEXT NOT NULL,"
+         " door TEXT NOT NULL,"
+         " at BIGINT NOT NULL,"
+         " PRIMARY KEY (call_id, position))",
+         "CREATE TABLE call_snapshots ("
+         " call_id TEXT PRIMARY KEY REFERENCES calls (id) ON DELETE CASCADE,"
+         " data TEXT NOT NULL)",
+         "CREATE TABLE call_settings ("
+         " company_id TEXT PRIMARY KEY REFERENCES nodes (id) ON DELETE CASCADE,"
+         " retention_days BIGINT NOT NULL)",
+     }},
 };
   return kMigrations;
 }

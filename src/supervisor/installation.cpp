@@ -15,14 +15,20 @@ using nlohmann::json;
 
 Result<Ports> Ports::with_offset(int offset) {
   Ports p;
-  if (offset < 0 || offset + 8885 > 65535)
-    return fail(Errc::invalid_argument, "port offset must be between 0 and 56650", "port-offset");
+  if (offset < 0 || offset + p.rtp_max > 65535)
+    return fail(Errc::invalid_argument, "port offset must be between 0 and " + std::to_string(65535 - p.rtp_max),
+                "port-offset");
   auto shift = [offset](unsigned short& port) { port = static_cast<unsigned short>(port + offset); };
-  shift(p.https);
-  shift(p.mqtt_devices);
-  shift(p.mqtt_claim);
-  shift(p.mqtt_platform);
+  for (auto* port : {&p.https, &p.device_https, &p.mqtt_devices, &p.mqtt_claim, &p.mqtt_platform, &p.sip_tls,
+                     &p.sip_wss, &p.sip_loop, &p.sip_jsonrpc, &p.sip_evapi, &p.rtpengine_ng, &p.rtpengine_cli,
+                     &p.rtp_min, &p.rtp_max})
+    shift(*port);
   return p;
+}
+
+std::vector<unsigned short> Ports::all() const {
+  return {https,   device_https, mqtt_devices,  mqtt_claim,   mqtt_platform, sip_tls, sip_wss,
+          sip_loop, sip_jsonrpc, sip_evapi,     rtpengine_ng, rtpengine_cli, rtp_min, rtp_max};
 }
 
 namespace {
@@ -72,8 +78,9 @@ Result<Installation> prepare(const fs::path& dir, int port_offset, const Clock& 
   in.serve_config = in.dir / "serve.json";
   in.broker_dir = in.dir / "mosquitto";
   in.logs_dir = in.dir / "logs";
+  in.sip_dir = in.dir / "sip";
   auto pki_dir = in.dir / "pki";
-  for (const auto& d : {pki_dir, in.broker_dir, in.logs_dir}) {
+  for (const auto& d : {pki_dir, in.broker_dir, in.logs_dir, in.sip_dir}) {
     fs::create_directories(d, ec);
     if (ec) return fail(Errc::internal, "cannot create " + d.string() + ": " + ec.message());
   }
@@ -121,6 +128,30 @@ Result<Installation> prepare(const fs::path& dir, int port_offset, const Clock& 
     if (auto s = write_file(pki_dir / "jwt-signing.key", *key, kSecret); !s) return tl::unexpected(s.error());
   }
 
+  if (!present(pki_dir / "sip-secret")) {
+    if (auto s = write_file(pki_dir / "sip-secret", random.hex(32), kSecret); !s) return tl::unexpected(s.error());
+  }
+
+  auto& edge = in.edge;
+  edge.listen_ip = "127.0.0.1";
+  edge.tls_port = in.ports.sip_tls;
+  edge.wss_port = in.ports.sip_wss;
+  edge.loop_port = in.ports.sip_loop;
+  edge.jsonrpc_port = in.ports.sip_jsonrpc;
+  edge.evapi_port = in.ports.sip_evapi;
+  edge.rtpengine_ng_port = in.ports.rtpengine_ng;
+  edge.rtpengine_cli_port = in.ports.rtpengine_cli;
+  edge.rtp_port_min = in.ports.rtp_min;
+  edge.rtp_port_max = in.ports.rtp_max;
+  edge.tls_cert_file = pki_dir / "server.pem";
+  edge.tls_key_file = pki_dir / "server.key";
+  edge.tls_ca_file = in.ca_cert;
+  edge.run_dir = in.sip_dir / "run";
+  fs::create_directories(edge.run_dir, ec);
+  auto kamailio_cfg = sip::render_kamailio_config(edge);
+  if (!kamailio_cfg) return tl::unexpected(kamailio_cfg.error());
+  if (auto s = write_file(in.sip_dir / "kamailio.cfg", *kamailio_cfg); !s) return tl::unexpected(s.error());
+
   mqtt::BrokerConfig broker;
   broker.dir = in.broker_dir;
   broker.claim_port = in.ports.mqtt_claim;
@@ -137,7 +168,7 @@ Result<Installation> prepare(const fs::path& dir, int port_offset, const Clock& 
   if (auto s = mqtt::write_broker_config(broker); !s) return tl::unexpected(s.error());
 
   json serve{
-      {"listen", {{"address", "127.0.0.1"}, {"port", in.ports.https}}},
+      {"listen", {{"address", "127.0.0.1"}, {"port", in.ports.https}, {"device_port", in.ports.device_https}}},
       {"public_url", in.portal_url},
       {"database", database.empty() ? "sqlite:" + (in.dir / "carillon.db").string() : database},
       {"tls", {{"cert", (pki_dir / "server.pem").string()}, {"key", (pki_dir / "server.key").string()}}},
@@ -152,6 +183,15 @@ Result<Installation> prepare(const fs::path& dir, int port_offset, const Clock& 
         {"client_cert", (pki_dir / "platform.pem").string()},
         {"client_key", (pki_dir / "platform.key").string()},
         {"broker_pid_file", (in.broker_dir / "mosquitto.pid").string()}}},
+      {"sip",
+       {{"domain", edge.sip_domain},
+        {"registrar", "sip:" + edge.listen_ip + ":" + std::to_string(edge.tls_port) + ";transport=tls"},
+        {"wss_url", "wss://" + edge.listen_ip + ":" + std::to_string(edge.wss_port)},
+        {"jsonrpc", {{"host", "127.0.0.1"}, {"port", edge.jsonrpc_port}}},
+        {"evapi", {{"host", "127.0.0.1"}, {"port", edge.evapi_port}}},
+        {"loop", "sip:127.0.0.1:" + std::to_string(edge.loop_port)},
+        {"secret_file", (pki_dir / "sip-secret").string()},
+        {"max_call_seconds", edge.max_call_seconds}}},
   };
   if (auto s = write_file(in.serve_config, serve.dump(2)); !s) return tl::unexpected(s.error());
   return in;

@@ -5,25 +5,41 @@
 //
 //   DIR/pki/          ca.pem ca.key crl.pem server.pem server.key jwt-signing.key
 //                     platform-ca.pem platform-ca.key platform.pem platform.key bridge.pem bridge.key
+//                     sip-secret (device SIP passwords are derived from it)
 //   DIR/mosquitto/    generated broker configs, ACLs, logs, pid files
+//   DIR/sip/          kamailio.cfg (rendered from deploy/kamailio/kamailio.cfg.in), run files
 //   DIR/carillon.db   SQLite database (WAL)
 //   DIR/serve.json    the configuration `carillon serve --config` runs with
 //   DIR/logs/         logs of supervised children
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "common/clock.hpp"
 #include "common/random.hpp"
 #include "common/result.hpp"
+#include "sip/edge_settings.hpp"
 
 namespace carillon::supervisor {
 
 struct Ports {
   unsigned short https = 8443;
+  unsigned short device_https = 8444;  // mutual TLS: device uploads (snapshots)
   unsigned short mqtt_devices = 8883;
   unsigned short mqtt_claim = 8884;
   unsigned short mqtt_platform = 8885;
+  unsigned short sip_tls = 5061;       // SIP over TLS (devices)
+  unsigned short sip_wss = 5443;       // SIP over secure WebSocket (browsers)
+  unsigned short sip_loop = 5070;      // Kamailio to itself (two-stage forks), loopback only
+  unsigned short sip_jsonrpc = 5071;   // serve -> Kamailio decisions, loopback only
+  unsigned short sip_evapi = 5072;     // Kamailio -> serve events, loopback only
+  unsigned short rtpengine_ng = 2223;
+  unsigned short rtpengine_cli = 2224;
+  unsigned short rtp_min = 30000;      // rtpengine media ports
+  unsigned short rtp_max = 30999;
+  // Every port in the order above, for checks that they are free.
+  std::vector<unsigned short> all() const;
   // Every port shifted by `offset` (several instances side by side).
   static Result<Ports> with_offset(int offset);
 };
@@ -35,6 +51,8 @@ struct Installation {
   std::filesystem::path broker_dir;      // DIR/mosquitto
   std::filesystem::path logs_dir;        // DIR/logs
   std::filesystem::path ca_cert;         // DIR/pki/ca.pem
+  std::filesystem::path sip_dir;         // DIR/sip
+  sip::EdgeSettings edge;                // what Kamailio and rtpengine run with
   std::string portal_url;                // https://127.0.0.1:<https port>
 };
 

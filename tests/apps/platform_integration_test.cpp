@@ -47,6 +47,7 @@
 #include "emulator/device.hpp"
 #include "mqtt/client.hpp"
 #include "pki/pki.hpp"
+#include "apps/platform_helpers.hpp"
 #include "support/platform.hpp"
 #include "support/temp_dir.hpp"
 
@@ -75,17 +76,6 @@ class MqttLibraryEnvironment : public ::testing::Environment {
   std::unique_ptr<mqtt::Library> library_;
 };
 const auto* const kMqttEnvironment = ::testing::AddGlobalTestEnvironment(new MqttLibraryEnvironment);
-
-// Polls `condition` every `step` until it holds or `timeout` passes.
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
-                std::chrono::milliseconds step = 50ms) {
-  auto deadline = SteadyClock::now() + timeout;
-  for (;;) {
-    if (condition()) return true;
-    if (SteadyClock::now() >= deadline) return false;
-    std::this_thread::sleep_for(step);
-  }
-}
 
 std::string upper_hex_without_leading_zeros(std::string hex) {
   for (auto& c : hex) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -290,71 +280,6 @@ class EventStream {
   bool closed_ = false;
   std::thread thread_;
 };
-
-// --- REST helpers ----------------------------------------------------------------------------
-
-struct Tenant {
-  std::string company, project, site;
-};
-
-Tenant make_tenant(const Platform& p, const std::string& token, const std::string& name) {
-  Tenant t;
-  auto company = p.call("POST", "/api/v1/companies", token, json{{"name", name}});
-  if (company.status != 201) throw std::runtime_error("company: " + company.raw);
-  t.company = company.body["id"];
-  auto project = p.call("POST", "/api/v1/projects", token, json{{"name", name + " project"}, {"company_id", t.company}});
-  if (project.status != 201) throw std::runtime_error("project: " + project.raw);
-  t.project = project.body["id"];
-  auto site = p.call("POST", "/api/v1/sites", token,
-                     json{{"name", name + " site"}, {"project_id", t.project}, {"time_zone", "Europe/Berlin"}});
-  if (site.status != 201) throw std::runtime_error("site: " + site.raw);
-  t.site = site.body["id"];
-  return t;
-}
-
-std::string make_claim_code(const Platform& p, const std::string& token, const std::string& site,
-                            const json& config = json::object()) {
-  auto r = p.call("POST", "/api/v1/claim-codes", token, json{{"site_id", site}, {"role", "door-station"}, {"config", config}});
-  if (r.status != 201) throw std::runtime_error("claim code: " + r.raw);
-  return r.body["code"];
-}
-
-// The device with this serial as the API shows it, or null.
-json device_by_serial(const Platform& p, const std::string& token, const std::string& serial) {
-  auto r = p.call("GET", "/api/v1/devices?q=" + serial, token);
-  if (r.status != 200) throw std::runtime_error("devices: " + r.raw);
-  for (const auto& d : r.body["items"]) {
-    if (d["serial"] == serial) return d;
-  }
-  return nullptr;
-}
-
-json device_by_id(const Platform& p, const std::string& token, const std::string& id) {
-  auto r = p.call("GET", "/api/v1/devices/" + id, token);
-  if (r.status != 200) throw std::runtime_error("device " + id + ": " + r.raw);
-  return r.body;
-}
-
-std::string first_error_field(const Platform::Reply& r) {
-  if (!r.body.is_object() || !r.body.contains("errors") || r.body["errors"].empty()) return "";
-  return r.body["errors"][0].value("field", "");
-}
-
-// An emulated device in this process, claimed on `platform` (or loaded from `state`).
-std::unique_ptr<emulator::EmulatedDevice> start_device(const Platform& platform, const fs::path& state,
-                                                       const std::string& claim_code, Random& random,
-                                                       const std::string& serial = "") {
-  emulator::DeviceOptions o;
-  o.platform_url = platform.url();
-  o.ca_file = platform.ca_file();
-  o.state_dir = state;
-  o.claim_code = claim_code;
-  o.serial = serial;
-  o.keepalive_seconds = 5;
-  auto device = std::make_unique<emulator::EmulatedDevice>(o, random);
-  if (auto s = device->start(); !s) throw std::runtime_error("device did not start: " + s.error().message);
-  return device;
-}
 
 const json kDoorOpener = {{"id", 1}, {"name", "Main door"}, {"dtmf", "*1"}, {"output", 1}, {"pulse_ms", 3000}};
 

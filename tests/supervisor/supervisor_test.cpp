@@ -1,10 +1,14 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
 #include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
 
 #include "common/files.hpp"
 #include "supervisor/installation.hpp"
@@ -39,8 +43,41 @@ TEST(Ports, OffsetShiftsEveryPortAndRejectsOutOfRange) {
   EXPECT_EQ(p->mqtt_devices, 8983);
   EXPECT_EQ(p->mqtt_claim, 8984);
   EXPECT_EQ(p->mqtt_platform, 8985);
+  EXPECT_EQ(p->sip_tls, 5161);
+  EXPECT_EQ(p->rtp_max, 31099);
   EXPECT_EQ(Ports::with_offset(-1).error().field, "port-offset");
   EXPECT_FALSE(Ports::with_offset(60000));
+  // The highest port (the end of rtpengine's range) must still fit.
+  EXPECT_TRUE(Ports::with_offset(65535 - 30999));
+  EXPECT_FALSE(Ports::with_offset(65535 - 30999 + 1));
+  auto all = Ports::with_offset(0)->all();
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(std::adjacent_find(all.begin(), all.end()), all.end()) << "two services share a port";
+}
+
+TEST(Installation, WritesTheSipEdgeConfigAndAStableSipSecret) {
+  testing::TempDir dir;
+  SystemClock clock;
+  SodiumRandom random;
+  auto first = prepare(dir.path() / "state", 11, clock, random);
+  ASSERT_TRUE(first) << first.error().message;
+  auto secret_file = first->dir / "pki" / "sip-secret";
+  EXPECT_EQ(mode_of(secret_file), 0600u);
+  auto secret = read_file(secret_file);
+  ASSERT_TRUE(secret);
+  EXPECT_EQ(secret->size(), 64u);
+  EXPECT_EQ(first->edge.tls_port, 5072);
+  auto cfg = first->sip_dir / "kamailio.cfg";
+  ASSERT_TRUE(std::filesystem::exists(cfg));
+  // Kamailio itself must accept the generated configuration.
+  std::string check = "kamailio -c -f " + cfg.string() + " >" + (dir.path() / "check.log").string() + " 2>&1";
+  EXPECT_EQ(std::system(check.c_str()), 0) << read_file(dir.path() / "check.log").value_or("");
+  auto serve = nlohmann::json::parse(read_file(first->serve_config).value());
+  EXPECT_EQ(serve["sip"]["jsonrpc"]["port"], 5082);
+  EXPECT_EQ(serve["listen"]["device_port"], 8455);
+  auto second = prepare(dir.path() / "state", 11, clock, random);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(read_file(secret_file).value(), *secret);
 }
 
 TEST(Installation, CreatesOnceAndReusesEverything) {

@@ -16,31 +16,39 @@
 #include <vector>
 
 #include "common/files.hpp"
+#include "supervisor/installation.hpp"
 
 namespace carillon::testing {
 
 namespace {
 
+// Free for TCP and UDP (the SIP edge listens on both).
 bool port_free(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<unsigned short>(port));
-  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
+  bool ok = true;
+  for (int type : {SOCK_STREAM, SOCK_DGRAM}) {
+    int fd = ::socket(AF_INET, type, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<unsigned short>(port));
+    ok = ok && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+  }
   return ok;
 }
 
-// `carillon up` uses 8443, 8883, 8884 and 8885 shifted by the offset.
+// `carillon up` shifts every port of supervisor::Ports by the offset.
 int free_offset() {
   std::random_device seed;
   std::mt19937 gen(seed());
-  std::uniform_int_distribution<int> pick(2000, 50000);
+  std::uniform_int_distribution<int> pick(2000, 34000);
   for (int attempt = 0; attempt < 200; ++attempt) {
     int offset = pick(gen);
-    if (port_free(8443 + offset) && port_free(8883 + offset) && port_free(8884 + offset) && port_free(8885 + offset))
-      return offset;
+    auto ports = supervisor::Ports::with_offset(offset);
+    if (!ports) continue;
+    bool all_free = true;
+    for (auto port : ports->all()) all_free = all_free && port_free(port);
+    if (all_free) return offset;
   }
   throw std::runtime_error("no free port offset");
 }
