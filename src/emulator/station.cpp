@@ -95,6 +95,7 @@ Status Station::apply(const json& config) {
   settings.tls.cert_file = options_.cert_file.string();
   settings.tls.key_file = options_.key_file.string();
   settings.tls.verify_host = host_of(account.registrar);
+  settings.codecs = options_.codecs;
   settings.rtp_port_min = options_.rtp_port_min;
   settings.rtp_port_max = options_.rtp_port_max;
   settings.user_agent = "carillon-device";

@@ -38,6 +38,8 @@ struct StationOptions {
   std::filesystem::path audio_file;      // optional WAV played into every call
   double listen_hz = 1000.0;             // a tone the station reports when it hears it
   std::filesystem::path recordings_dir;  // if set, every call's received audio as WAV
+  // Audio codecs in order of preference (a real station supports a subset).
+  std::vector<media::Codec> codecs{media::Codec::opus, media::Codec::g722, media::Codec::pcma, media::Codec::pcmu};
   int rtp_port_min = 40000;
   int rtp_port_max = 49999;
 };

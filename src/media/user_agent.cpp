@@ -194,7 +194,8 @@ struct Callbacks {
   static int on_auth(char** user, char** pass, const char*, void* arg) {
     auto* ua = static_cast<UserAgent::Impl*>(arg);
     if (!ua->account_) return EAUTH;
-    int err = str_dup(user, ua->account_->username.c_str());
+    const auto& name = ua->account_->auth_user.empty() ? ua->account_->username : ua->account_->auth_user;
+    int err = str_dup(user, name.c_str());
     err |= str_dup(pass, ua->account_->password.c_str());
     return err;
   }

@@ -51,6 +51,8 @@ struct Account {
   std::string domain;     // AOR is sip:username@domain
   std::string username;
   std::string password;
+  // Digest name when it differs from `username` (per-session names of web and mobile clients).
+  std::string auth_user;
   std::string display_name;
   int expires = 300;
 };

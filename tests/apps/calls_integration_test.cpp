@@ -6,7 +6,10 @@
 #include <gtest/gtest.h>
 
 #include "apps/platform_helpers.hpp"
+#include "common/clock.hpp"
 #include "common/files.hpp"
+#include "media/user_agent.hpp"
+#include "pki/pki.hpp"
 #include "support/temp_dir.hpp"
 
 namespace carillon::apps {
@@ -38,11 +41,55 @@ Station claim_station(const Platform& p, const std::string& token, const std::st
   return s;
 }
 
-TEST(Calls, DoorStationCallsARingGroupTheReceiverAnswersAudioFlowsAndTheDoorOpens) {
-  Platform p;
+// One platform for the suite: starting Kamailio, rtpengine and the brokers takes seconds.
+class Calls : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { platform_ = new Platform(); }
+  static void TearDownTestSuite() {
+    delete platform_;
+    platform_ = nullptr;
+  }
+  void SetUp() override { ASSERT_NE(platform_, nullptr); }
+
+  std::string ring_group(const std::string& token, const std::string& site, const json& members) {
+    auto group = platform_->call("POST", "/api/v1/ring-groups", token,
+                                 json{{"name", "Group"}, {"site_id", site}, {"members", members}, {"ring_seconds", 20}});
+    if (group.status != 201) throw std::runtime_error("ring group: " + group.raw);
+    return group.body["id"];
+  }
+
+  static Platform* platform_;
+  SystemClock clock_;
+  SodiumRandom random_;
+  TempDir dir_;
+};
+
+Platform* Calls::platform_ = nullptr;
+
+emulator::StationOptions audio(double speaks, double listens, int port_base, std::vector<media::Codec> codecs = {}) {
+  emulator::StationOptions o;
+  o.tone_hz = speaks;
+  o.listen_hz = listens;
+  o.rtp_port_min = port_base;
+  o.rtp_port_max = port_base + 199;
+  if (!codecs.empty()) o.codecs = std::move(codecs);
+  return o;
+}
+
+// Waits until the station has exactly one established call in which it heard its tone.
+bool hears(emulator::EmulatedDevice& device, json& status) {
+  return eventually([&] {
+    status = station_status(device);
+    return status["calls"].size() == 1 && status["calls"][0]["state"] == "established" &&
+           status["calls"][0].value("heard_tone_frames", 0) > 25;
+  }, 20s, 100ms);
+}
+
+TEST_F(Calls, DoorStationCallsARingGroupTheReceiverAnswersAudioFlowsAndTheDoorOpens) {
+  auto& p = *platform_;
   auto token = p.admin_token();
-  SodiumRandom random;
-  TempDir dir;
+  auto& random = random_;
+  auto& dir = dir_;
   auto tenant = make_tenant(p, token, "Call GmbH");
 
   emulator::StationOptions receiver_audio;
@@ -118,6 +165,124 @@ TEST(Calls, DoorStationCallsARingGroupTheReceiverAnswersAudioFlowsAndTheDoorOpen
   auto list = station_status(*receiver.device)["call_list"];
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(list[0]["answered"], true);
+}
+
+// C5: the highest audio bandwidth both ends support wins, rtpengine transcodes otherwise.
+TEST_F(Calls, CodecsAreNegotiatedByBandwidthAndTranscodedWhenNothingIsShared) {
+  auto& p = *platform_;
+  auto token = p.admin_token();
+  auto tenant = make_tenant(p, token, "Codec AG");
+  struct Case {
+    std::vector<media::Codec> door, receiver;
+    const char* door_codec;
+    const char* receiver_codec;
+  };
+  using media::Codec;
+  int n = 0;
+  for (const auto& c : {Case{{Codec::opus}, {Codec::pcma}, "opus", "pcma"},
+                        Case{{Codec::opus, Codec::g722}, {Codec::g722, Codec::pcma}, "g722", "g722"}}) {
+    SCOPED_TRACE(std::string(c.door_codec) + " <-> " + c.receiver_codec);
+    auto base = 42000 + n * 400;
+    auto receiver = claim_station(p, token, tenant.site, "receiving-station", json{{"auto_answer", true}},
+                                  dir_.path() / ("codec-receiver-" + std::to_string(n)), random_,
+                                  audio(1000, 440, base, c.receiver));
+    auto group = ring_group(token, tenant.site, json::array({{{"kind", "device"}, {"id", receiver.id}}}));
+    json door_config{{"call_buttons", json::array({{{"id", "b1"}, {"label", "Codec"}, {"target", group}}})}};
+    auto door = claim_station(p, token, tenant.site, "door-station", door_config,
+                              dir_.path() / ("codec-door-" + std::to_string(n)), random_, audio(440, 1000, base + 200, c.door));
+    ASSERT_TRUE(door.device->station()->press("b1"));
+    json door_status, receiver_status;
+    ASSERT_TRUE(hears(*door.device, door_status)) << door_status.dump();
+    ASSERT_TRUE(hears(*receiver.device, receiver_status)) << receiver_status.dump();
+    EXPECT_EQ(door_status["calls"][0]["codec"], c.door_codec);
+    EXPECT_EQ(receiver_status["calls"][0]["codec"], c.receiver_codec);
+    ASSERT_TRUE(door.device->station()->hangup());
+    ++n;
+  }
+}
+
+// A web-client user is a ring group member: short-lived credentials from the API, registered
+// under a per-session name that maps to the user's account; the door station's call rings it.
+TEST_F(Calls, WebClientUserRegistersWithShortLivedCredentialsAndIsRung) {
+  auto& p = *platform_;
+  auto token = p.admin_token();
+  auto tenant = make_tenant(p, token, "Client SARL");
+  auto user = p.call("POST", "/api/v1/users", token,
+                     json{{"username", "operator-1"}, {"password", "correct horse battery 1"}, {"role", "viewer"},
+                          {"company_id", tenant.company}});
+  ASSERT_EQ(user.status, 201) << user.raw;
+  std::string user_id = user.body["id"];
+  auto user_token = p.login("operator-1", "correct horse battery 1");
+  auto credentials = p.call("POST", "/api/v1/sip/credentials", user_token);
+  ASSERT_EQ(credentials.status, 201) << credentials.raw;
+  EXPECT_NE(credentials.body["auth_user"], user_id);
+  EXPECT_EQ(credentials.body["aor"], "sip:" + user_id + "@carillon.local");
+  // The platform admin has no company, hence no SIP account.
+  EXPECT_EQ(p.call("POST", "/api/v1/sip/credentials", token).status, 403);
+
+  // The client: a SIP UA over TLS (libre needs a certificate of its own; the edge checks it
+  // against the platform CA when one is presented).
+  auto ca = pki::CertificateAuthority::load(read_file(p.state_dir() / "pki" / "ca.pem").value(),
+                                            read_file(p.state_dir() / "pki" / "ca.key").value(), clock_, random_);
+  ASSERT_TRUE(ca);
+  auto client_cert = ca->issue_client("web-client-test", 1);
+  ASSERT_TRUE(client_cert);
+  ASSERT_TRUE(write_file(dir_.path() / "client.pem", client_cert->cert_pem));
+  ASSERT_TRUE(write_file(dir_.path() / "client.key", client_cert->key_pem));
+  media::UaSettings settings;
+  settings.tls = {p.ca_file().string(), (dir_.path() / "client.pem").string(), (dir_.path() / "client.key").string(),
+                  "127.0.0.1"};
+  settings.rtp_port_min = 43000;
+  settings.rtp_port_max = 43199;
+  std::atomic<bool> registered{false};
+  std::atomic<media::CallId> incoming{0};
+  media::Handlers handlers;
+  handlers.on_registration = [&](bool ok, int, std::string) { registered = ok; };
+  handlers.on_incoming = [&](const media::CallInfo& info) { incoming = info.id; };
+  auto client = media::UserAgent::start(settings, handlers);
+  ASSERT_TRUE(client) << client.error().message;
+  media::Account account;
+  account.registrar = "sip:127.0.0.1:" + std::to_string(5061 + p.port_offset()) + ";transport=tls";
+  account.domain = credentials.body["realm"];
+  account.username = user_id;
+  account.auth_user = credentials.body["auth_user"];
+  account.password = credentials.body["password"];
+  ASSERT_TRUE((*client)->register_account(account));
+  ASSERT_TRUE(eventually([&] { return registered.load(); }, 10s));
+  ASSERT_TRUE(eventually([&] {
+    return p.call("GET", "/api/v1/sip/registrations/" + user_id, user_token).body["registered"] == true;
+  }, 10s));
+
+  auto group = ring_group(token, tenant.site, json::array({{{"kind", "user"}, {"id", user_id}}}));
+  json door_config{{"call_buttons", json::array({{{"id", "b1"}, {"label", "Operator"}, {"target", group}}})}};
+  auto door = claim_station(p, token, tenant.site, "door-station", door_config, dir_.path() / "client-door", random_,
+                            audio(440, 1000, 43200));
+  ASSERT_TRUE(door.device->station()->press("b1"));
+  ASSERT_TRUE(eventually([&] { return incoming.load() != 0; }, 10s));
+  auto heard = std::make_shared<media::ToneDetector>(440);
+  ASSERT_TRUE((*client)->set_sink(incoming, heard));
+  ASSERT_TRUE((*client)->set_source(incoming, std::make_shared<media::ToneSource>(1000)));
+  ASSERT_TRUE((*client)->answer(incoming));
+  json door_status;
+  ASSERT_TRUE(hears(*door.device, door_status)) << door_status.dump();
+  ASSERT_TRUE(eventually([&] { return heard->tone_frames() > 25; }, 10s));
+  ASSERT_TRUE(door.device->station()->hangup());
+  json record;
+  ASSERT_TRUE(eventually([&] {
+    auto r = p.call("GET", "/api/v1/calls?ring_group_id=" + group, token);
+    if (r.status != 200 || r.body["items"].empty()) return false;
+    record = r.body["items"][0];
+    return record["status"] == "answered" && !record["ended_at"].is_null();
+  }, 10s, 200ms)) << record.dump();
+  EXPECT_EQ(record["answered_by"], user_id);
+
+  // A stranger with a made-up session name does not get in.
+  media::Account forged = account;
+  forged.auth_user = user_id + ".0000";
+  forged.password = "guess";
+  registered = true;
+  ASSERT_TRUE((*client)->register_account(forged));
+  EXPECT_TRUE(eventually([&] { return !registered.load(); }, 10s));
 }
 
 }  // namespace
