@@ -14,6 +14,7 @@
 #include "identity/auth_service.hpp"
 #include "identity/tokens.hpp"
 #include "store/audit_log.hpp"
+#include "calls/report.hpp"
 #include "store/calls_repository.hpp"
 #include "apps/device_api.hpp"
 #include "apps/sip_link.hpp"
@@ -71,6 +72,7 @@ Result<ServeConfig> load_serve_config(const std::filesystem::path& file) {
     }
     c.web_root = j.value("web_root", "");
     c.threads = j.value("threads", c.threads);
+    c.retention_interval_seconds = j.value("retention_interval_seconds", c.retention_interval_seconds);
   } catch (const json::exception& e) {
     return fail(Errc::invalid_argument, file.string() + ": " + e.what(), "config");
   }
@@ -255,7 +257,20 @@ Status run_serve(const ServeConfig& config, const ServeHooks& hooks) {
   if (hooks.on_ready) {
     if (auto s = hooks.on_ready(config); !s) return s;
   }
-  while (hooks.stop == nullptr || !hooks.stop->load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // Retention (P3): call data older than each company's period goes, at start and then hourly.
+  // Idempotent, so several serve nodes running it do no harm.
+  calls::RetentionJob retention(*p.calls_repo, p.ids);
+  std::int64_t next_purge = 0;
+  while (hooks.stop == nullptr || !hooks.stop->load()) {
+    if (auto now = p.clock.now(); now >= next_purge) {
+      next_purge = now + config.retention_interval_seconds;
+      if (auto purged = retention.run(now); !purged)
+        logger->warn("retention purge failed: {}", purged.error().message);
+      else if (*purged > 0)
+        logger->info("retention purge: {} call(s) older than their company's period removed", *purged);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   if (p.sip) p.sip->stop();
   if (device_server) device_server->stop();
   server.stop();

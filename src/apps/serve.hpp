@@ -38,6 +38,7 @@ struct ServeConfig {
   std::string web_root;      // built front end; "" = none
   std::string openapi_file;  // docs/openapi.yaml
   int threads = 4;
+  int retention_interval_seconds = 3600;  // how often the call-data retention purge runs
 };
 
 Result<ServeConfig> load_serve_config(const std::filesystem::path& file);
