@@ -194,6 +194,7 @@ Status run_serve(const ServeConfig& config, const ServeHooks& hooks) {
     p.sip = std::make_unique<SipLink>(sip, *p.calls_repo, *p.calls, *p.recorder, p.events, p.clock, p.random);
     // Devices get their SIP account with every config, from the first one on.
     p.devices->set_provisioning(p.sip.get());
+    p.calls->set_change_listener([sip = p.sip.get()] { sip->wake(); });
   }
   if (auto s = p.link->connect(*p.devices); !s) return s;
   if (p.sip) p.sip->start();

@@ -167,6 +167,7 @@ Result<RingGroup> CallsService::create_ring_group(const Actor& actor, const Ring
   auto event = audit(actor, "ring_group.create", "ring_group", g.id, g.company_id,
                      {{"name", g.name}, {"members", g.members.size()}});
   if (auto s = repository_.insert_ring_group(g, event); !s) return tl::unexpected(s.error());
+  changed();
   return g;
 }
 
@@ -183,6 +184,7 @@ Result<RingGroup> CallsService::update_ring_group(const Actor& actor, const std:
   auto event = audit(actor, "ring_group.update", "ring_group", g->id, g->company_id,
                      {{"name", g->name}, {"members", g->members.size()}});
   if (auto s = repository_.update_ring_group(*g, event); !s) return tl::unexpected(s.error());
+  changed();
   return g;
 }
 
@@ -190,8 +192,10 @@ Status CallsService::remove_ring_group(const Actor& actor, const std::string& id
   auto g = get_ring_group(actor, id);
   if (!g) return tl::unexpected(g.error());
   if (!actor.can_change(g->company_id)) return fail(Errc::forbidden, "read-only access");
-  return repository_.remove_ring_group(id, audit(actor, "ring_group.delete", "ring_group", g->id, g->company_id,
-                                                 {{"name", g->name}}));
+  auto removed = repository_.remove_ring_group(id, audit(actor, "ring_group.delete", "ring_group", g->id,
+                                                         g->company_id, {{"name", g->name}}));
+  if (removed) changed();
+  return removed;
 }
 
 Result<RingGroup> CallsService::get_ring_group(const Actor& actor, const std::string& id) {
@@ -247,6 +251,7 @@ Result<ForwardingRule> CallsService::create_rule(const Actor& actor, const std::
   r.created_at = r.updated_at = clock_.now();
   auto event = audit(actor, "forwarding_rule.create", "forwarding_rule", r.id, r.company_id, rule_details(r));
   if (auto s = repository_.insert_rule(r, event); !s) return tl::unexpected(s.error());
+  changed();
   return r;
 }
 
@@ -259,6 +264,7 @@ Result<ForwardingRule> CallsService::update_rule(const Actor& actor, const std::
   r->updated_at = clock_.now();
   auto event = audit(actor, "forwarding_rule.update", "forwarding_rule", r->id, r->company_id, rule_details(*r));
   if (auto s = repository_.update_rule(*r, event); !s) return tl::unexpected(s.error());
+  changed();
   return r;
 }
 
@@ -266,8 +272,10 @@ Status CallsService::remove_rule(const Actor& actor, const std::string& id) {
   auto r = get_rule(actor, id);
   if (!r) return tl::unexpected(r.error());
   if (!actor.can_change(r->company_id)) return fail(Errc::forbidden, "read-only access");
-  return repository_.remove_rule(id, audit(actor, "forwarding_rule.delete", "forwarding_rule", r->id, r->company_id,
-                                           rule_details(*r)));
+  auto removed = repository_.remove_rule(id, audit(actor, "forwarding_rule.delete", "forwarding_rule", r->id,
+                                                   r->company_id, rule_details(*r)));
+  if (removed) changed();
+  return removed;
 }
 
 Result<ForwardingRule> CallsService::get_rule(const Actor& actor, const std::string& id) {

@@ -3,6 +3,7 @@
 // validation, tenant isolation (other companies' objects are not_found), read-only viewers
 // (forbidden), audit events written with each change.
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -71,6 +72,9 @@ class CallsService {
 
   // Everything the route planner needs (all companies): for the pusher in apps.
   Result<RoutingInput> routing_input();
+  // Called after every stored change of a ring group or rule (the pusher re-plans at once).
+  // Set once at start-up, before requests are served.
+  void set_change_listener(std::function<void()> listener) { on_change_ = std::move(listener); }
 
  private:
   AuditEvent audit(const Actor& actor, const std::string& action, const std::string& type, const std::string& id,
@@ -78,6 +82,11 @@ class CallsService {
   // The company a list may show: the actor's own, or any (given) for platform admins.
   Result<std::string> visible_company(const Actor& actor, const std::string& requested) const;
 
+  void changed() const {
+    if (on_change_) on_change_();
+  }
+
+  std::function<void()> on_change_;
   CallsRepository& repository_;
   tenancy::TenancyService& tenancy_;
   IdGenerator& ids_;

@@ -3,6 +3,8 @@
 // call button rings a ring group; the receiving station answers; audio crosses SRTP both ways
 // through rtpengine; the answering side sends the door code by DTMF; the call record shows who
 // answered, the door opening and the snapshot.
+#include <signal.h>
+
 #include <gtest/gtest.h>
 
 #include "apps/platform_helpers.hpp"
@@ -165,6 +167,48 @@ TEST_F(Calls, DoorStationCallsARingGroupTheReceiverAnswersAudioFlowsAndTheDoorOp
   auto list = station_status(*receiver.device)["call_list"];
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(list[0]["answered"], true);
+}
+
+// The edge holds its decisions: with the control plane frozen (SIGSTOP on `carillon up`, which
+// runs serve), a door station still reaches the ring group with audio both ways; the call's
+// events wait in the event stream and the record is complete once serve runs again.
+TEST_F(Calls, CallsKeepFlowingWhileTheControlPlaneIsFrozen) {
+  auto& p = *platform_;
+  auto token = p.admin_token();
+  auto tenant = make_tenant(p, token, "Frozen Oy");
+  auto receiver = claim_station(p, token, tenant.site, "receiving-station", json{{"auto_answer", true}},
+                                dir_.path() / "frozen-receiver", random_, audio(1000, 440, 44000));
+  auto door = claim_station(p, token, tenant.site, "door-station", json::object(), dir_.path() / "frozen-door",
+                            random_, audio(440, 1000, 44200));
+  // Made after both stations: nothing but the ring group's own change makes serve push its route.
+  auto group = ring_group(token, tenant.site, json::array({{{"kind", "device"}, {"id", receiver.id}}}));
+  auto button = p.call("PATCH", "/api/v1/devices/" + door.id + "/config", token,
+                       json{{"call_buttons", json::array({{{"id", "b1"}, {"label", "Desk"}, {"target", group}}})}});
+  ASSERT_EQ(button.status, 200) << button.raw;
+  ASSERT_TRUE(eventually([&] { return device_by_id(p, token, door.id)["config"]["state"] == "applied"; }, 10s));
+  // Serve pushes the new group's routes at once; give that push a moment before freezing serve.
+  std::this_thread::sleep_for(500ms);
+
+  ASSERT_EQ(::kill(p.pid(), SIGSTOP), 0);
+  struct Resume {
+    pid_t pid;
+    ~Resume() { ::kill(pid, SIGCONT); }
+  } resume{p.pid()};
+  ASSERT_TRUE(door.device->station()->press("b1"));
+  json door_status, receiver_status;
+  EXPECT_TRUE(hears(*door.device, door_status)) << door_status.dump();
+  EXPECT_TRUE(hears(*receiver.device, receiver_status)) << receiver_status.dump();
+  ASSERT_TRUE(door.device->station()->hangup());
+  ASSERT_EQ(::kill(p.pid(), SIGCONT), 0);
+
+  json record;
+  EXPECT_TRUE(eventually([&] {
+    auto r = p.call("GET", "/api/v1/calls?ring_group_id=" + group, token);
+    if (r.status != 200 || r.body["items"].empty()) return false;
+    record = r.body["items"][0];
+    return record["status"] == "answered" && !record["ended_at"].is_null();
+  }, 20s, 200ms)) << record.dump();
+  EXPECT_EQ(record["answered_by"], receiver.id);
 }
 
 // C5: the highest audio bandwidth both ends support wins, rtpengine transcodes otherwise.
