@@ -994,30 +994,29 @@ Status UserAgent::send_dtmf(CallId id, std::string_view digits) {
   return status ? result : status;
 }
 
-Status UserAgent::set_source(CallId id, std::shared_ptr<AudioSource> source) {
+namespace {
+// Runs `change` on call `id` on the media thread; not_found if there is no such call.
+template <class F>
+Status with_call(UserAgent::Impl& impl, CallId id, F&& change) {
   Status result;
-  auto status = impl_->run([&] {
-    CallContext* call = impl_->find(id);
+  auto status = impl.run([&] {
+    CallContext* call = impl.find(id);
     if (call == nullptr) {
       result = fail(Errc::not_found, "no such call", "id");
       return;
     }
-    call->source = std::move(source);
+    change(*call);
   });
   return status ? result : status;
 }
+}  // namespace
+
+Status UserAgent::set_source(CallId id, std::shared_ptr<AudioSource> source) {
+  return with_call(*impl_, id, [&](CallContext& call) { call.source = std::move(source); });
+}
 
 Status UserAgent::set_sink(CallId id, std::shared_ptr<AudioSink> sink) {
-  Status result;
-  auto status = impl_->run([&] {
-    CallContext* call = impl_->find(id);
-    if (call == nullptr) {
-      result = fail(Errc::not_found, "no such call", "id");
-      return;
-    }
-    call->sink = std::move(sink);
-  });
-  return status ? result : status;
+  return with_call(*impl_, id, [&](CallContext& call) { call.sink = std::move(sink); });
 }
 
 Result<RtpStats> UserAgent::stats(CallId id) const {

@@ -446,15 +446,9 @@ Result<Page<RingGroup>> SqlCallsRepository::list_ring_groups(const calls::RingGr
       q << " AND id > ";
       q.bind(filter.page.after);
     }
-    q << " ORDER BY id LIMIT ";
-    q.bind(static_cast<std::int64_t>(limit) + 1);
-    Page<RingGroup> page;
+    q << " ORDER BY id";
     GroupRow row;
-    q.each(sql, row, [&] { page.items.push_back(row.to_group()); });
-    if (static_cast<int>(page.items.size()) > limit) {
-      page.items.pop_back();
-      page.next = page.items.back().id;
-    }
+    auto page = fetch_page<RingGroup>(sql, q, row, limit, [&] { return row.to_group(); });
     load_members(sql, page.items);
     return page;
   });
@@ -786,15 +780,9 @@ Result<Page<CallRecord>> SqlCallsRepository::list_calls(const calls::CallFilter&
       q << " AND id > ";
       q.bind(f.page.after);
     }
-    q << " ORDER BY id LIMIT ";
-    q.bind(static_cast<std::int64_t>(limit) + 1);
-    Page<CallRecord> page;
+    q << " ORDER BY id";
     CallRow row;
-    q.each(sql, row, [&] { page.items.push_back(row.to_call()); });
-    if (static_cast<int>(page.items.size()) > limit) {
-      page.items.pop_back();
-      page.next = page.items.back().id;
-    }
+    auto page = fetch_page<CallRecord>(sql, q, row, limit, [&] { return row.to_call(); });
     load_call_details(sql, page.items);
     return page;
   });

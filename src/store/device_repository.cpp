@@ -195,15 +195,9 @@ Result<Page<ClaimCode>> SqlDeviceRepository::list_claim_codes(const std::string&
       q << " AND id > ";
       q.bind(page.after);
     }
-    q << " ORDER BY id LIMIT ";
-    q.bind(static_cast<std::int64_t>(limit) + 1);
-    Page<ClaimCode> out;
+    q << " ORDER BY id";
     ClaimCodeRow row;
-    q.each(sql, row, [&] { out.items.push_back(row.get()); });
-    if (static_cast<int>(out.items.size()) > limit) {
-      out.items.pop_back();
-      out.next = out.items.back().id;
-    }
+    auto out = fetch_page<ClaimCode>(sql, q, row, limit, [&] { return row.get(); });
     return out;
   });
 }
@@ -305,15 +299,9 @@ Result<Page<Device>> SqlDeviceRepository::list(const devices::DeviceFilter& filt
       q << " AND id > ";
       q.bind(filter.page.after);
     }
-    q << " ORDER BY id LIMIT ";
-    q.bind(static_cast<std::int64_t>(limit) + 1);
-    Page<Device> out;
+    q << " ORDER BY id";
     DeviceRow row;
-    q.each(sql, row, [&] { out.items.push_back(row.get()); });
-    if (static_cast<int>(out.items.size()) > limit) {
-      out.items.pop_back();
-      out.next = out.items.back().id;
-    }
+    auto out = fetch_page<Device>(sql, q, row, limit, [&] { return row.get(); });
     return out;
   });
 }

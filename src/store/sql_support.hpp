@@ -18,6 +18,7 @@
 #include <soci/soci.h>
 
 #include "common/audit.hpp"
+#include "common/page.hpp"
 #include "common/result.hpp"
 #include "store/database.hpp"
 
@@ -151,6 +152,21 @@ class Query {
   std::deque<std::int64_t> ints_;
   std::vector<std::pair<bool, std::size_t>> order_;  // (is_string, index)
 };
+
+// Keyset pagination: runs `query` (ordered, without LIMIT) for limit + 1 rows, keeps `limit`
+// and sets `next` to the last kept id when there are more.
+template <class T, class Row, class Convert>
+Page<T> fetch_page(soci::session& sql, Query& query, Row& row, int limit, Convert convert) {
+  query << " LIMIT ";
+  query.bind(static_cast<std::int64_t>(limit) + 1);
+  Page<T> page;
+  query.each(sql, row, [&] { page.items.push_back(convert()); });
+  if (static_cast<int>(page.items.size()) > limit) {
+    page.items.pop_back();
+    page.next = page.items.back().id;
+  }
+  return page;
+}
 
 // Statements go through soci::statement only, never `session << ...`: the latter's
 // ref_counted_statement has no exported typeinfo in Debian's SOCI 4.0.3, so anything using it

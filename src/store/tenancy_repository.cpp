@@ -245,15 +245,9 @@ Result<Page<Node>> SqlTenancyRepository::list(const tenancy::Visibility& who, co
       q << " AND id > ";
       q.bind(filter.page.after);
     }
-    q << " ORDER BY id LIMIT ";
-    q.bind(static_cast<std::int64_t>(limit) + 1);
-    Page<Node> page;
+    q << " ORDER BY id";
     NodeRow row;
-    q.each(sql, row, [&] { page.items.push_back(row.to_node()); });
-    if (static_cast<int>(page.items.size()) > limit) {
-      page.items.pop_back();
-      page.next = page.items.back().id;
-    }
+    auto page = fetch_page<Node>(sql, q, row, limit, [&] { return row.to_node(); });
     load_labels(sql, page.items);
     return page;
   });

@@ -57,17 +57,6 @@ void run(const std::vector<std::string>& args, const fs::path& log) {
   }
 }
 
-bool port_open(unsigned short port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
 
 void write_text(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::trunc);
@@ -229,7 +218,7 @@ void MosquittoServer::start() {
     }
     // Mosquitto sets up the TLS context of a listener before it listens, so an accepting port
     // is a TLS-ready port; the bridge line in the main log means claims flow end to end.
-    if (port_open(config_.device_port) && port_open(config_.platform_port) && port_open(config_.claim_port) &&
+    if (tcp_port_open(config_.device_port) && tcp_port_open(config_.platform_port) && tcp_port_open(config_.claim_port) &&
         slurp(main_log).find(bridge_line, log_offset) != std::string::npos) {
       return;
     }

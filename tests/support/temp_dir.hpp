@@ -20,4 +20,7 @@ class TempDir {
 // A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, close).
 unsigned short free_port();
 
+// Whether something accepts TCP connections on 127.0.0.1:port (a service is listening).
+bool tcp_port_open(unsigned short port);
+
 }  // namespace carillon::testing
