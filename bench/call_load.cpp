@@ -14,7 +14,9 @@
 //             and this driver (utime+stime from /proc), rtpengine's `list totals`
 //
 // Usage: call_load [--pairs P] [--calls K] [--concurrent 5,10,20] [--hold S] [--poll-ms N]
-//                  [--phases setup,audio] [--verbose]
+//                  [--phases setup,audio] [--keep-logs DIR] [--verbose]
+// --keep-logs copies the platform's logs (up.log, Kamailio, rtpengine, brokers) to DIR at the end.
+// Exit code 2: a station did not come up; the JSON then says which and how far it got.
 // Progress goes to stderr; a JSON document with every figure goes to stdout.
 
 #include <curl/curl.h>
@@ -73,6 +75,7 @@ struct Options {
   int hold_seconds = 10;
   int poll_ms = 2;
   bool verbose = false;
+  std::string keep_logs;
   std::set<std::string> phases{"setup", "audio"};
 };
 
@@ -97,6 +100,7 @@ Options parse_options(int argc, char** argv) {
     else if (a == "--hold") o.hold_seconds = std::stoi(value());
     else if (a == "--poll-ms") o.poll_ms = std::stoi(value());
     else if (a == "--verbose") o.verbose = true;
+    else if (a == "--keep-logs") o.keep_logs = value();
     else if (a == "--phases") {
       o.phases.clear();
       std::stringstream list(value());
@@ -297,9 +301,9 @@ json totals_delta(const json& before, const json& after) {
   json out = json::object();
   for (auto it = after.begin(); it != after.end(); ++it) {
     auto key = it.key();
-    if (key.find("packets") == std::string::npos && key.find("bytes") == std::string::npos &&
-        key.find("errors") == std::string::npos && key.find("sessions") == std::string::npos)
-      continue;
+    // Counters only: the rates are averages and the session counts move when rtpengine drops
+    // the sessions of earlier calls (its delete delay), not because of the hold.
+    if (key.rfind("Total relayed", 0) != 0) continue;
     out[key] = it.value().get<double>() - before.value(key, 0.0);
   }
   return out;
@@ -351,6 +355,7 @@ class CallLoad {
     json storm;
     progress("register storm: starting " + std::to_string(options_.pairs) + " receiving stations at once");
     storm["receivers"] = start_stations(true);
+    if (!storm["receivers"]["failures"].empty()) return finish(out, storm);
     for (int i = 0; i < options_.pairs; ++i) {
       auto& pair = pairs_[static_cast<std::size_t>(i)];
       auto group = platform_->call("POST", "/api/v1/ring-groups", token_,
@@ -363,6 +368,7 @@ class CallLoad {
     }
     progress("register storm: starting " + std::to_string(options_.pairs) + " door stations at once");
     storm["doors"] = start_stations(false);
+    if (!storm["doors"]["failures"].empty()) return finish(out, storm);
     out["register"] = storm;
 
     if (options_.phases.count("setup")) out["setup"] = setup_phase();
@@ -370,7 +376,27 @@ class CallLoad {
       out["audio"] = json::array();
       for (int c : options_.concurrent) out["audio"].push_back(audio_phase(c));
     }
+    return finish(out, nullptr);
+  }
+
+  bool failed() const { return failed_; }
+
+ private:
+  json finish(json& out, const json& failed_storm) {
+    if (!failed_storm.is_null()) {
+      out["register"] = failed_storm;
+      out["error"] = "a station did not come up in the register storm; no call was measured";
+      failed_ = true;
+    }
     out["machine"]["load_average_end"] = load_average();
+    if (!options_.keep_logs.empty()) {
+      std::error_code ec;
+      fs::create_directories(options_.keep_logs, ec);
+      fs::copy(platform_->log_file(), fs::path(options_.keep_logs) / "up.log", fs::copy_options::overwrite_existing, ec);
+      fs::copy(platform_->state_dir() / "logs", options_.keep_logs,
+               fs::copy_options::overwrite_existing | fs::copy_options::recursive, ec);
+      if (ec) progress("copying the logs: " + ec.message());
+    }
     progress("stopping stations");
     for (auto& p : pairs_) {
       if (p.door) p.door->stop();
@@ -379,7 +405,6 @@ class CallLoad {
     return out;
   }
 
- private:
   // rtpengine's RTP range is [30000, 30999] + the port offset, which the Platform draws at
   // random: start again if it would overlap the stations' ports.
   void start_platform() {
@@ -471,12 +496,29 @@ class CallLoad {
     }
     double all_ms = ms_since(t0);
     for (auto& t : threads) t.join();
-    std::vector<std::string> failures;
+    // What a station that did not come up got to: claimed, connected, config applied, SIP.
+    json failures = json::array();
     for (int i = 0; i < n; ++i) {
-      if (!errors[i].empty()) failures.push_back(serials[i] + ": " + errors[i]);
-      else if (registered_api[i] < 0) failures.push_back(serials[i] + ": not registered in the API within 90 s");
+      if (errors[i].empty() && registered_api[i] >= 0) continue;
+      auto& pair = pairs_[static_cast<std::size_t>(i)];
+      auto* device = (receivers ? pair.receiver : pair.door).get();
+      json f{{"serial", serials[i]},
+             {"error", errors[i].empty() ? "not registered in the API within 90 s" : errors[i]},
+             {"claimed_ms", claimed[i]},
+             {"registered_locally_ms", registered_local[i]}};
+      if (device) {
+        f["connected"] = device->connected();
+        f["applied_config_version"] = device->applied_config_version();
+        f["station"] = device->station() ? device->station()->status() : json(nullptr);
+      }
+      try {
+        f["api"] = apps::device_by_serial(*platform_, token_, serials[i]);
+      } catch (const std::exception& e) {
+        f["api"] = e.what();
+      }
+      failures.push_back(f);
     }
-    if (!failures.empty()) throw std::runtime_error("stations did not come up: " + json(failures).dump());
+    if (!failures.empty()) progress("stations did not come up: " + failures.dump().substr(0, 3000));
     auto keep = [](const std::vector<double>& v) {
       std::vector<double> out;
       for (double x : v) if (x >= 0) out.push_back(x);
@@ -487,15 +529,34 @@ class CallLoad {
             {"claimed_and_connected", summary(keep(claimed))},
             {"sip_registered_locally", summary(keep(registered_local))},
             {"sip_registered_in_api", summary(keep(registered_api))},
-            {"api_poll_interval_ms", 50}};
+            {"api_poll_interval_ms", 50},
+            {"failures", failures}};
   }
 
   // ---- setup: K calls, sequential per pair, pairs in parallel.
   struct CallResult {
     bool ok = false;
-    double door_ms = -1, receiver_ms = -1, both_ms = -1, record_ms = -1, cleared_ms = -1;
+    double door_ms = -1, receiver_ms = -1, both_ms = -1, record_answered_ms = -1, cleared_ms = -1, record_final_ms = -1;
     std::string error;
   };
+
+  // Polls the pair's ring group's call records every 10 ms until the record of `sip_call_id`
+  // satisfies `done`; returns the milliseconds since `t0`, or -1 after 10 s.
+  double wait_for_record(Session& api, const Pair& pair, const std::string& sip_call_id, Steady::time_point t0,
+                         const std::function<bool(const json&)>& done, std::string& error) {
+    auto deadline = Steady::now() + std::chrono::seconds(10);
+    json record;
+    while (Steady::now() < deadline) {
+      auto page = api.get("/api/v1/calls?ring_group_id=" + pair.group + "&limit=500");
+      for (const auto& item : page["items"]) {
+        if (item["sip_call_id"] == sip_call_id) record = item;
+      }
+      if (record.is_object() && done(record)) return ms_since(t0);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (error.empty()) error = "call record of " + sip_call_id + " not as expected within 10 s: " + record.dump().substr(0, 1500);
+    return -1;
+  }
 
   CallResult one_call(Pair& pair, Session& api) {
     CallResult r;
@@ -519,21 +580,11 @@ class CallLoad {
     }
     if (r.door_ms >= 0 && r.receiver_ms >= 0) {
       r.both_ms = std::max(r.door_ms, r.receiver_ms);
-      // The record: serve learns of the answer from Kamailio's event stream.
-      auto record_deadline = Steady::now() + std::chrono::seconds(10);
-      while (Steady::now() < record_deadline) {
-        auto page = api.get("/api/v1/calls?ring_group_id=" + pair.group + "&limit=5");
-        bool answered = false;
-        for (const auto& item : page["items"]) {
-          if (item["sip_call_id"] == sip_call_id && item["status"] == "answered") answered = true;
-        }
-        if (answered) {
-          r.record_ms = ms_since(t0);
-          break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
-      if (r.record_ms < 0) r.error = "no answered record within 10 s for " + sip_call_id;
+      // While the call lasts its record is "in_progress" with answered_at/answered_by set; the
+      // final status ("answered") comes with the hang-up. serve learns both from Kamailio's events.
+      r.record_answered_ms = wait_for_record(api, pair, sip_call_id, t0, [&](const json& record) {
+        return !record["answered_at"].is_null() && record["answered_by"] == pair.receiver_id;
+      }, r.error);
     } else {
       r.error = "not established within 10 s (door " + std::to_string(r.door_ms) + " ms, receiver " +
                 std::to_string(r.receiver_ms) + " ms)";
@@ -545,6 +596,11 @@ class CallLoad {
     }, std::chrono::seconds(10), poll);
     if (cleared) r.cleared_ms = ms_since(t_hangup);
     else if (r.error.empty()) r.error = "calls not cleared within 10 s of hang-up";
+    if (!sip_call_id.empty() && r.both_ms >= 0) {
+      r.record_final_ms = wait_for_record(api, pair, sip_call_id, t_hangup, [](const json& record) {
+        return record["status"] == "answered" && !record["ended_at"].is_null();
+      }, r.error);
+    }
     r.ok = r.error.empty();
     return r;
   }
@@ -568,7 +624,7 @@ class CallLoad {
     double wall_ms = ms_since(t0);
     auto cpu_after = cpu_by_group(platform_->pid());
     auto machine_after = machine_cpu();
-    std::vector<double> door, receiver, both, record, cleared;
+    std::vector<double> door, receiver, both, record, cleared, final_record;
     std::vector<std::string> errors;
     int ok = 0, total = 0;
     for (auto& pair_results : results) {
@@ -579,7 +635,8 @@ class CallLoad {
         if (r.door_ms >= 0) door.push_back(r.door_ms);
         if (r.receiver_ms >= 0) receiver.push_back(r.receiver_ms);
         if (r.both_ms >= 0) both.push_back(r.both_ms);
-        if (r.record_ms >= 0) record.push_back(r.record_ms);
+        if (r.record_answered_ms >= 0) record.push_back(r.record_answered_ms);
+        if (r.record_final_ms >= 0) final_record.push_back(r.record_final_ms);
         if (r.cleared_ms >= 0) cleared.push_back(r.cleared_ms);
       }
     }
@@ -599,6 +656,7 @@ class CallLoad {
             {"press_to_both_established", summary(both)},
             {"press_to_record_answered_in_api", summary(record)},
             {"hangup_to_both_cleared", summary(cleared)},
+            {"hangup_to_record_final_answered_in_api", summary(final_record)},
             {"cpu_during_phase", cpu}};
   }
 
@@ -706,19 +764,22 @@ class CallLoad {
   std::string token_, ca_pem_;
   Tenant tenant_;
   std::vector<Pair> pairs_;
+  bool failed_ = false;
 };
 
 int run(const Options& options) {
   spdlog::set_level(options.verbose ? spdlog::level::info : spdlog::level::warn);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   json out;
+  bool failed = false;
   {
     CallLoad load(options);
     out = load.run();
+    failed = load.failed();
   }
   std::cout << out.dump(2) << std::endl;
   curl_global_cleanup();
-  return 0;
+  return failed ? 2 : 0;
 }
 
 }  // namespace

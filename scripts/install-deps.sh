@@ -23,7 +23,13 @@ packages=(
   kamailio-extra-modules kamailio-json-modules rtpengine-daemon rtpengine-utils
   # real SIP peers for the tests
   sip-tester baresip
+  # the web app's end-to-end tests drive Debian's Chromium (playwright-core, no browser download)
+  chromium
 )
+# The web app (web/) is built with npm; a Node.js that is already installed is kept.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCARILLON_TESTS=OFF -DCARILLON_BENCH=OFF >/dev/null
 cmake --build build/release --target carillon -j "$(nproc)"
-exec build/release/src/carillon up "$@"
+# The portal and web client (web/dist), served by `carillon up` at /.
+(cd web && npm ci --no-audit --no-fund && npm run build)
+exec build/release/src/carillon up --web-root web/dist "$@"

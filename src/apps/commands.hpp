@@ -12,6 +12,8 @@ struct UpOptions {
   std::filesystem::path state_dir = "var/carillon";
   int port_offset = 0;
   std::string database;  // "" = SQLite in the state dir; or "postgresql:<conninfo>"
+  // Built web app (web/dist) served at /; "" = ./web/dist when it exists, else no web app.
+  std::filesystem::path web_root;
 };
 int run_up(const UpOptions& options, const std::atomic<bool>& stop);
 

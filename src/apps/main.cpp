@@ -86,6 +86,7 @@ int main(int argc, char** argv) {
   up_cmd->add_option("--state-dir", up.state_dir, "State directory (created on first use)")->capture_default_str();
   up_cmd->add_option("--port-offset", up.port_offset, "Shift every port by this much")->capture_default_str();
   up_cmd->add_option("--database", up.database, "Database URL instead of SQLite, e.g. postgresql:host=... dbname=...");
+  up_cmd->add_option("--web-root", up.web_root, "Built web app to serve at / (default: ./web/dist when it exists)");
   up_cmd->callback([&] { rc = carillon::apps::run_up(up, stop); });
 
   // --- serve

@@ -180,6 +180,13 @@ std::string SipLink::device_password(const std::string& device_id) const {
 }
 
 json SipLink::provision(const std::string& device_id, const json& config) const {
+  // The account must be in Kamailio before the device can read its password and register:
+  // pushed here, ahead of the config, not left to the pusher's next round (a REGISTER that
+  // beats the push would fail and count as a failed attempt).
+  if (edge_connected()) {
+    if (auto s = rpc_.set("auth", device_id, sip::ha1(device_id, config_.domain, device_password(device_id))); !s)
+      log::get("sip")->warn("account of {} not pushed ahead of its config: {}", device_id, s.error().message);
+  }
   json out = config;
   out["platform"] = {{"sip",
                       {{"registrar", config_.registrar},

@@ -98,7 +98,9 @@ class SipLink final : public devices::ConfigProvisioning, public sip::SipAccount
   Random& random_;
   calls::TimeZoneDb zones_;
   calls::RoutePlanner planner_;
-  sip::KamailioRpc rpc_;
+  // mutable: provision() (const, part of the devices interface) pushes through it; the client
+  // is thread-safe.
+  mutable sip::KamailioRpc rpc_;
   std::unique_ptr<sip::EventStream> stream_;
   std::uint64_t bus_token_ = 0;
 

@@ -1,4 +1,5 @@
 #include <chrono>
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
@@ -39,7 +40,18 @@ int run_up(const UpOptions& options, const std::atomic<bool>& stop) {
   auto logger = log::get("up");
   SystemClock clock;
   SodiumRandom random;
-  auto installation = supervisor::prepare(options.state_dir, options.port_offset, clock, random, options.database);
+  auto web_root = options.web_root;
+  std::error_code ec;
+  if (web_root.empty() && std::filesystem::is_directory("web/dist", ec)) web_root = "web/dist";
+  if (!web_root.empty()) {
+    if (!std::filesystem::is_regular_file(web_root / "index.html", ec)) {
+      std::cerr << "carillon up: --web-root " << web_root.string() << " has no index.html (build it: npm run build in web/)\n";
+      return 1;
+    }
+    web_root = std::filesystem::absolute(web_root, ec);
+  }
+  auto installation =
+      supervisor::prepare(options.state_dir, options.port_offset, clock, random, options.database, web_root);
   if (!installation) {
     std::cerr << "carillon up: " << installation.error().message << "\n";
     return 1;

@@ -69,7 +69,7 @@ std::vector<std::string> host_names() {
 }  // namespace
 
 Result<Installation> prepare(const fs::path& dir, int port_offset, const Clock& clock, Random& random,
-                             const std::string& database) {
+                             const std::string& database, const fs::path& web_root) {
   Installation in;
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -193,6 +193,7 @@ Result<Installation> prepare(const fs::path& dir, int port_offset, const Clock& 
         {"secret_file", (pki_dir / "sip-secret").string()},
         {"max_call_seconds", edge.max_call_seconds}}},
   };
+  if (!web_root.empty()) serve["web_root"] = web_root.string();
   if (auto s = write_file(in.serve_config, serve.dump(2)); !s) return tl::unexpected(s.error());
   return in;
 }

@@ -59,7 +59,8 @@ struct Installation {
 // Creates what is missing in `dir` (CA, certificates, broker config, serve.json) and returns the
 // layout. The ports of an existing installation are kept unless `offset` asks for others.
 // `database` overrides the embedded SQLite default ("postgresql:<conninfo>"); "" keeps SQLite.
+// `web_root` is the built web app serve answers / with ("" = none).
 Result<Installation> prepare(const std::filesystem::path& dir, int port_offset, const Clock& clock, Random& random,
-                             const std::string& database = {});
+                             const std::string& database = {}, const std::filesystem::path& web_root = {});
 
 }  // namespace carillon::supervisor

@@ -162,19 +162,40 @@ TEST_F(EdgeTest, RegisterWithDigestReportsEventsAndThrottlesFailures) {
   EXPECT_EQ(reg->source, "127.0.0.1");
   EXPECT_GT(reg->ts, 1'600'000'000'000);
 
-  // Unknown user and wrong password are refused; each counts as a failure of this source.
+  // Unknown user and wrong password are refused; each counts against the account from this
+  // address and against the address.
   auto unknown = sipp_.write_injection("nobody.csv", {{"nobody", auth_field("nobody", "x"), "127.0.0.1:5999"}});
   auto r1 = sipp_.run(target_, "register_rejected.xml", {"-inf", unknown.string(), "-m", "1"});
   EXPECT_EQ(r1.exit_code, 0) << r1.output;
   auto wrong = sipp_.write_injection("wrong.csv", {{"alice", auth_field("alice", "guess"), "127.0.0.1:5999"}});
-  for (int i = 0; i < 2; ++i) {
+  for (int i = 0; i < 3; ++i) {
     auto r = sipp_.run(target_, "register_rejected.xml", {"-inf", wrong.string(), "-m", "1"});
     EXPECT_EQ(r.exit_code, 0) << r.output;
   }
-  // Limit (3) reached: even the right password gets 403 without a challenge.
+  // alice's limit (3) from this address is reached: even her right password gets 403 without a
+  // challenge...
   auto blocked = sipp_.run(target_, "register_blocked.xml", {"-inf", inf.string(), "-m", "1"});
   EXPECT_EQ(blocked.exit_code, 0) << blocked.output;
   EXPECT_EQ(log_.all().size(), 1u);
+  // ...while another account behind the same address (a site's NAT) still registers.
+  add_account("bob", "hunter2", "c1");
+  auto bob = sipp_.write_injection("bob.csv", {{"bob", auth_field("bob", "hunter2"), "127.0.0.1:5998"}});
+  auto bob_ok = sipp_.run(target_, "register.xml", {"-inf", bob.string(), "-m", "1"});
+  EXPECT_EQ(bob_ok.exit_code, 0) << bob_ok.output;
+  EXPECT_TRUE(log_.wait_for([](const EdgeEvent& e) { return e.kind == EdgeEventKind::registered && e.user == "bob"; }));
+
+  // Ten times the limit from one address (here: 4 so far + 26 guessed names) shuts the address
+  // out, bob included.
+  std::vector<std::vector<std::string>> names;
+  for (int i = 0; i < 26; ++i) {
+    auto name = "guess" + std::to_string(i);
+    names.push_back({name, auth_field(name, "x"), "127.0.0.1:5999"});
+  }
+  auto spray = sipp_.write_injection("spray.csv", names);
+  auto guesses = sipp_.run(target_, "register_rejected.xml", {"-inf", spray.string(), "-m", "26"});
+  EXPECT_EQ(guesses.exit_code, 0) << guesses.output;
+  auto bob_blocked = sipp_.run(target_, "register_blocked.xml", {"-inf", bob.string(), "-m", "1"});
+  EXPECT_EQ(bob_blocked.exit_code, 0) << bob_blocked.output;
 }
 
 TEST_F(EdgeTest, TlsListenerPresentsThePlatformCertificate) {

@@ -1,0 +1,114 @@
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { api, logout, reloginNeeded, session } from './api';
+import { type Language, language, languages, setLanguage, useT } from './i18n';
+import { CallsPage } from './pages/calls';
+import { ClaimPage } from './pages/claim';
+import { ClientPage } from './pages/client';
+import { DevicesPage } from './pages/devices';
+import { GroupsPage } from './pages/groups';
+import { LoginForm } from './pages/login';
+import { TreePage } from './pages/tree';
+import { useStore } from './store';
+import './style.css';
+
+interface Me {
+  id: string;
+  username: string;
+  role: string;
+  company_id: string | null;
+}
+
+const routes = ['tree', 'devices', 'claim', 'groups', 'calls', 'client'] as const;
+type Route = (typeof routes)[number];
+
+function currentRoute(): Route {
+  const r = location.hash.replace(/^#\/?/, '') as Route;
+  return routes.includes(r) ? r : 'tree';
+}
+
+function LanguageSwitch() {
+  const t = useT();
+  const lang = useStore(language);
+  return (
+    <label class="lang">
+      <span class="sr-only">{t('lang.label')}</span>
+      <select aria-label={t('lang.label')} value={lang} onChange={(e) => setLanguage(e.currentTarget.value as Language)} data-testid="language">
+        {languages.map((l) => (
+          <option value={l}>{l.toUpperCase()}</option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+function App() {
+  const t = useT();
+  const s = useStore(session);
+  const relogin = useStore(reloginNeeded);
+  const [route, setRoute] = useState<Route>(currentRoute());
+  const [me, setMe] = useState<Me | null>(null);
+  useEffect(() => {
+    const onHash = () => setRoute(currentRoute());
+    window.addEventListener('hashchange', onHash);
+    return () => window.removeEventListener('hashchange', onHash);
+  }, []);
+  const signedIn = !!s;
+  const user = s?.username;
+  useEffect(() => {
+    if (!signedIn) {
+      setMe(null);
+      return;
+    }
+    api<Me>('GET', '/api/v1/me').then(setMe).catch(() => undefined);
+  }, [signedIn, user]);
+
+  if (!s) {
+    return (
+      <main class="center">
+        <header class="bar">
+          <strong>{t('app.title')}</strong>
+          <LanguageSwitch />
+        </header>
+        <LoginForm />
+      </main>
+    );
+  }
+  const pages: Record<Route, () => preact.JSX.Element> = {
+    tree: () => <TreePage />,
+    devices: () => <DevicesPage />,
+    claim: () => <ClaimPage />,
+    groups: () => <GroupsPage />,
+    calls: () => <CallsPage />,
+    client: () => (me ? <ClientPage companyId={me.company_id} /> : <p>{t('common.loading')}</p>),
+  };
+  return (
+    <>
+      <header class="bar">
+        <strong>{t('app.title')}</strong>
+        <nav>
+          {routes.map((r) => (
+            <a href={`#/${r}`} class={route === r ? 'active' : ''} data-testid={`nav-${r}`}>
+              {t(`nav.${r}`)}
+            </a>
+          ))}
+        </nav>
+        <span class="user" data-testid="me">
+          {me?.username}
+        </span>
+        <LanguageSwitch />
+        <button class="link" onClick={() => logout()}>
+          {t('nav.logout')}
+        </button>
+      </header>
+      <main>{pages[route]()}</main>
+      {relogin && (
+        <div class="overlay" role="dialog" aria-modal="true">
+          <LoginForm again />
+        </div>
+      )}
+    </>
+  );
+}
+
+render(<App />, document.getElementById('app')!);
