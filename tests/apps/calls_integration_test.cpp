@@ -211,6 +211,33 @@ TEST_F(Calls, CallsKeepFlowingWhileTheControlPlaneIsFrozen) {
   EXPECT_EQ(record["answered_by"], receiver.id);
 }
 
+// The answering side hangs up: its BYE goes back through both forking stages to the door.
+TEST_F(Calls, TheAnsweringSideHangsUp) {
+  auto& p = *platform_;
+  auto token = p.admin_token();
+  auto tenant = make_tenant(p, token, "Hangup Kft");
+  auto receiver = claim_station(p, token, tenant.site, "receiving-station", json{{"auto_answer", true}},
+                                dir_.path() / "hangup-receiver", random_, audio(1000, 440, 44400));
+  auto group = ring_group(token, tenant.site, json::array({{{"kind", "device"}, {"id", receiver.id}}}));
+  json door_config{{"call_buttons", json::array({{{"id", "b1"}, {"label", "Desk"}, {"target", group}}})}};
+  auto door = claim_station(p, token, tenant.site, "door-station", door_config, dir_.path() / "hangup-door", random_,
+                            audio(440, 1000, 44600));
+  ASSERT_TRUE(door.device->station()->press("b1"));
+  json door_status, receiver_status;
+  ASSERT_TRUE(hears(*door.device, door_status)) << door_status.dump();
+  ASSERT_TRUE(hears(*receiver.device, receiver_status)) << receiver_status.dump();
+  ASSERT_TRUE(receiver.device->station()->hangup());
+  EXPECT_TRUE(eventually([&] { return station_status(*door.device)["calls"].empty(); }, 10s))
+      << station_status(*door.device).dump();
+  json record;
+  EXPECT_TRUE(eventually([&] {
+    auto r = p.call("GET", "/api/v1/calls?ring_group_id=" + group, token);
+    if (r.status != 200 || r.body["items"].empty()) return false;
+    record = r.body["items"][0];
+    return record["status"] == "answered" && !record["ended_at"].is_null();
+  }, 10s, 200ms)) << record.dump() << "\n" << read_file(p.state_dir() / "logs" / "kamailio.out").value_or("");
+}
+
 // C5: the highest audio bandwidth both ends support wins, rtpengine transcodes otherwise.
 TEST_F(Calls, CodecsAreNegotiatedByBandwidthAndTranscodedWhenNothingIsShared) {
   auto& p = *platform_;

@@ -330,7 +330,8 @@ TEST_F(EdgeTest, MaximumCallDurationSendsByeToBothSides) {
   ASSERT_TRUE(end);
   EXPECT_EQ(end->reason, "max_duration");
   for (int i = 0; i < 50 && uas_.byes("m1") == 0; ++i) std::this_thread::sleep_for(20ms);
-  EXPECT_EQ(uas_.byes("m1"), 1);
+  // At least one: see route[DLG_TIMEOUT] (a second BYE may follow, answered with 481).
+  EXPECT_GE(uas_.byes("m1"), 1);
   std::this_thread::sleep_for(300ms);
   int ends = 0;
   for (const auto& e : log_.all()) ends += e.kind == EdgeEventKind::call_end;

@@ -187,11 +187,10 @@ test('web client: door station calls, browser rings with snapshot, two-way audio
     await call.getByTestId('open-door').click();
     await eventually(async () => (await control(door, { cmd: 'status' })).door_openings === 1, 10000, 200);
 
-    // The door station ends the call (a BYE from the browser side is not yet reported as the
-    // end of the call by the SIP edge: see the report of the web work).
-    await call.getByTestId('hangup').waitFor();
-    await control(door, { cmd: 'hangup' });
+    // The browser ends the call: its BYE crosses both fork stages to the door station.
+    await call.getByTestId('hangup').click();
     await call.waitFor({ state: 'detached', timeout: 10000 });
+    await eventually(async () => ((await control(door, { cmd: 'status' })).calls ?? []).length === 0, 10000, 200);
     const row = page.locator('[data-testid=call-row][data-status=answered]');
     await row.first().waitFor({ timeout: 10000 });
     await row.first().getByTestId('snapshot').waitFor({ timeout: 10000 });
