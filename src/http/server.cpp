@@ -548,7 +548,7 @@ class HttpSession final : public Tracked, public std::enable_shared_from_this<Ht
       bool is_get = request.method == "GET" || request.method == "HEAD";
       if (!options.static_dir.empty() && is_get && !starts_with(request.path, "/api/") && request.path != "/api" &&
           !core_.router.has_path(request.path)) {
-        return serve_static(options.static_dir, request.path);
+        return serve_static(options.static_dir, request.path, accepts_gzip(request.header("accept-encoding")));
       }
       return core_.router.dispatch(request);
     } catch (const std::exception& e) {

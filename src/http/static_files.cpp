@@ -70,13 +70,21 @@ std::optional<fs::path> inside_root(const fs::path& root, const fs::path& candid
   return real;
 }
 
-Response file_response(const fs::path& file) {
-  auto content = read_file(file);
+Response file_response(const fs::path& root, const fs::path& file, bool gzip) {
+  std::error_code ec;
+  fs::path compressed = file;
+  compressed += ".gz";
+  bool has_gzip = inside_root(root, compressed).has_value() && fs::is_regular_file(compressed, ec);
+  auto content = read_file(gzip && has_gzip ? compressed : file);
   if (!content) return problem(content.error());
   Response response;
   response.status = 200;
   response.content_type = content_type_for(file);
   response.body = std::move(*content);
+  if (has_gzip) {
+    if (gzip) response.headers.emplace_back("Content-Encoding", "gzip");
+    response.headers.emplace_back("Vary", "Accept-Encoding");
+  }
   // index.html must be re-fetched so a new deployment takes effect; hashed assets may be cached.
   response.headers.emplace_back("Cache-Control", file.filename() == "index.html" ? "no-cache" : "public, max-age=300");
   return response;
@@ -84,7 +92,27 @@ Response file_response(const fs::path& file) {
 
 }  // namespace
 
-Response serve_static(const fs::path& root_in, const std::string& path) {
+bool accepts_gzip(const std::string& accept_encoding) {
+  std::string value = accept_encoding;
+  std::transform(value.begin(), value.end(), value.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  value.erase(std::remove(value.begin(), value.end(), ' '), value.end());
+  std::size_t start = 0;
+  while (start < value.size()) {
+    auto comma = value.find(',', start);
+    auto item = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    auto semicolon = item.find(';');
+    auto coding = item.substr(0, semicolon);
+    // "q=0", "q=0.0", "q=0.000" refuse; any other weight accepts.
+    bool refused = semicolon != std::string::npos && item.find("q=0", semicolon) != std::string::npos &&
+                   item.find_first_of("123456789", semicolon) == std::string::npos;
+    if ((coding == "gzip" || coding == "*") && !refused) return true;
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return false;
+}
+
+Response serve_static(const fs::path& root_in, const std::string& path, bool gzip) {
   std::error_code ec;
   fs::path root = fs::canonical(root_in, ec);
   if (ec) return not_found(path);
@@ -110,10 +138,10 @@ Response serve_static(const fs::path& root_in, const std::string& path) {
     start = slash + 1;
   }
 
-  if (auto file = inside_root(root, root / relative)) return file_response(*file);
+  if (auto file = inside_root(root, root / relative)) return file_response(root, *file, gzip);
   // Only extension-less paths are client-side routes; a missing asset stays a 404.
   if (last.find('.') != std::string::npos) return not_found(path);
-  if (auto index = inside_root(root, root / "index.html")) return file_response(*index);
+  if (auto index = inside_root(root, root / "index.html")) return file_response(root, *index, gzip);
   return not_found(path);
 }
 

@@ -15,6 +15,11 @@ std::string content_type_for(const std::filesystem::path& file);
 // index.html); otherwise root/index.html for paths whose last segment has no extension (SPA
 // routes), else 404. Paths with "..", "." or empty segments, backslashes, or that resolve (through
 // symlinks) outside `root` get a 400/404 problem, never file contents.
-Response serve_static(const std::filesystem::path& root, const std::string& path);
+// With `accepts_gzip`, a precompressed sibling "<file>.gz" (written by the web build) is sent
+// instead, with Content-Encoding: gzip; responses that have one say Vary: Accept-Encoding.
+Response serve_static(const std::filesystem::path& root, const std::string& path, bool accepts_gzip = false);
+
+// Whether an Accept-Encoding header value allows gzip (a listed "gzip" without q=0).
+bool accepts_gzip(const std::string& accept_encoding);
 
 }  // namespace carillon::http

@@ -1,4 +1,6 @@
 // Pure tests of the HTTP layer: routing, problem+json mapping, target parsing, static files.
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -258,6 +260,29 @@ TEST_F(StaticFilesTest, ServesFilesWithContentTypes) {
   EXPECT_EQ(serve_static(root_, "/assets/style.css").content_type, "text/css; charset=utf-8");
   EXPECT_EQ(content_type_for("x.SVG"), "image/svg+xml");
   EXPECT_EQ(content_type_for("x.unknown"), "application/octet-stream");
+}
+
+TEST_F(StaticFilesTest, PrecompressedFilesGoToClientsThatAcceptGzip) {
+  write(root_ / "assets" / "app.js.gz", "GZIPPED");
+  Response plain = serve_static(root_, "/assets/app.js", false);
+  EXPECT_EQ(plain.body, "console.log(1)");
+  Response gz = serve_static(root_, "/assets/app.js", true);
+  EXPECT_EQ(gz.body, "GZIPPED");
+  EXPECT_EQ(gz.content_type, "text/javascript; charset=utf-8");
+  auto has = [](const Response& r, const std::string& name, const std::string& value) {
+    return std::find(r.headers.begin(), r.headers.end(), std::make_pair(name, value)) != r.headers.end();
+  };
+  EXPECT_TRUE(has(gz, "Content-Encoding", "gzip"));
+  EXPECT_TRUE(has(gz, "Vary", "Accept-Encoding"));
+  EXPECT_FALSE(has(plain, "Content-Encoding", "gzip"));
+  EXPECT_TRUE(has(plain, "Vary", "Accept-Encoding"));
+  // Without a .gz sibling nothing changes.
+  EXPECT_FALSE(has(serve_static(root_, "/assets/style.css", true), "Content-Encoding", "gzip"));
+  EXPECT_TRUE(accepts_gzip("gzip, deflate, br"));
+  EXPECT_TRUE(accepts_gzip("br;q=1.0, GZIP;q=0.5"));
+  EXPECT_FALSE(accepts_gzip("gzip;q=0"));
+  EXPECT_FALSE(accepts_gzip("deflate, br"));
+  EXPECT_FALSE(accepts_gzip(""));
 }
 
 TEST_F(StaticFilesTest, SpaFallbackOnlyForExtensionlessPaths) {
