@@ -8,7 +8,10 @@ import { ClientPage } from './pages/client';
 import { DevicesPage } from './pages/devices';
 import { GroupsPage } from './pages/groups';
 import { LoginForm } from './pages/login';
+import { PhonePage } from './pages/phone';
 import { TreePage } from './pages/tree';
+import './prefs';
+import { registerServiceWorker } from './push';
 import { useStore } from './store';
 import './style.css';
 
@@ -19,7 +22,7 @@ interface Me {
   company_id: string | null;
 }
 
-const routes = ['tree', 'devices', 'claim', 'groups', 'calls', 'client'] as const;
+const routes = ['tree', 'devices', 'claim', 'groups', 'calls', 'client', 'phone'] as const;
 type Route = (typeof routes)[number];
 
 function currentRoute(): Route {
@@ -74,7 +77,20 @@ function App() {
       </main>
     );
   }
-  const pages: Record<Route, () => preact.JSX.Element> = {
+  if (route === 'phone') {
+    // The installed app: the phone layout alone, without the portal's navigation.
+    return (
+      <>
+        {me ? <PhonePage companyId={me.company_id} username={me.username} /> : <p>{t('common.loading')}</p>}
+        {relogin && (
+          <div class="overlay" role="dialog" aria-modal="true">
+            <LoginForm again />
+          </div>
+        )}
+      </>
+    );
+  }
+  const pages: Record<Exclude<Route, 'phone'>, () => preact.JSX.Element> = {
     tree: () => <TreePage />,
     devices: () => <DevicesPage />,
     claim: () => <ClaimPage />,
@@ -85,7 +101,7 @@ function App() {
   return (
     <>
       <header class="bar">
-        <strong>{t('app.title')}</strong>
+        <h1 class="brand">{t('app.title')}</h1>
         <nav>
           {routes.map((r) => (
             <a href={`#/${r}`} class={route === r ? 'active' : ''} data-testid={`nav-${r}`}>
@@ -112,3 +128,4 @@ function App() {
 }
 
 render(<App />, document.getElementById('app')!);
+registerServiceWorker();

@@ -40,8 +40,9 @@ const statuses = ['answered', 'missed', 'busy', 'rejected', 'failed', 'timed_out
 export function CallTable(props: { calls: CallRecord[] }) {
   const t = useT();
   const lang = useStore(language);
+  // Focusable: on a phone the table scrolls sideways on its own, also by keyboard.
   return (
-    <table>
+    <table tabIndex={0}>
       <thead>
         <tr>
           <th>{t('calls.snapshot')}</th>

@@ -84,7 +84,8 @@ export function ClaimPage() {
           </div>
         </div>
       )}
-      <table>
+      {/* Focusable: on a phone the table scrolls sideways on its own, also by keyboard. */}
+      <table tabIndex={0}>
         <thead>
           <tr>
             <th>{t('claim.role')}</th>
