@@ -7,10 +7,13 @@
 
 #include "calls/service.hpp"
 #include "common/audit.hpp"
+#include "common/clock.hpp"
 #include "common/events.hpp"
+#include "common/ids.hpp"
 #include "devices/service.hpp"
 #include "http/router.hpp"
 #include "identity/auth_service.hpp"
+#include "notify/subscriptions.hpp"
 #include "ops/metrics.hpp"
 #include "sip/accounts.hpp"
 #include "tenancy/service.hpp"
@@ -40,6 +43,13 @@ struct ApiContext {
   calls::CallsService* calls = nullptr;
   // SIP registration state and client credentials; the SIP routes answer 503 while it is unset.
   sip::SipAccounts* sip_accounts = nullptr;
+  // Web Push (push_api.cpp); the routes answer 503 while `subscriptions` is unset.
+  struct Push {
+    notify::SubscriptionRepository* subscriptions = nullptr;
+    std::string vapid_public_key;  // base64url, the browsers' applicationServerKey
+    IdGenerator* ids = nullptr;
+    const Clock* clock = nullptr;
+  } push = {};
 };
 
 void add_routes(http::Router& router, ApiContext& context);

@@ -29,5 +29,6 @@ void add_tenancy_routes(http::Router& router, ApiContext& context);
 void add_device_routes(http::Router& router, ApiContext& context);
 void add_calls_routes(http::Router& router, ApiContext& context);
 void add_sip_routes(http::Router& router, ApiContext& context);
+void add_push_routes(http::Router& router, ApiContext& context);
 
 }  // namespace carillon::api

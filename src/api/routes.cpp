@@ -65,6 +65,7 @@ void add_routes(http::Router& router, ApiContext& context) {
   add_device_routes(router, context);
   add_calls_routes(router, context);
   add_sip_routes(router, context);
+  add_push_routes(router, context);
 }
 
 }  // namespace carillon::api

@@ -1,7 +1,10 @@
 #include "apps/serve.hpp"
 
 #include <chrono>
+#include <cstdlib>
 #include <thread>
+
+#include <openssl/x509.h>
 
 #include <nlohmann/json.hpp>
 
@@ -17,9 +20,11 @@
 #include "calls/report.hpp"
 #include "store/calls_repository.hpp"
 #include "apps/device_api.hpp"
+#include "apps/push_link.hpp"
 #include "apps/sip_link.hpp"
 #include "store/database.hpp"
 #include "store/device_repository.hpp"
+#include "store/push_repository.hpp"
 #include "store/tenancy_repository.hpp"
 #include "store/user_repository.hpp"
 
@@ -70,6 +75,11 @@ Result<ServeConfig> load_serve_config(const std::filesystem::path& file) {
       c.sip.secret_file = sip.at("secret_file").get<std::string>();
       c.sip.max_call_seconds = sip.value("max_call_seconds", c.sip.max_call_seconds);
     }
+    if (j.contains("push")) {
+      c.push.enabled = true;
+      c.push.vapid_key = j.at("push").at("vapid_key").get<std::string>();
+      c.push.subject = j.at("push").at("subject").get<std::string>();
+    }
     c.web_root = j.value("web_root", "");
     c.threads = j.value("threads", c.threads);
     c.retention_interval_seconds = j.value("retention_interval_seconds", c.retention_interval_seconds);
@@ -103,6 +113,8 @@ struct Platform {
   std::unique_ptr<calls::CallsService> calls;
   std::unique_ptr<calls::CallRecorder> recorder;
   std::unique_ptr<SipLink> sip;
+  std::unique_ptr<store::SqlPushRepository> push_repo;
+  std::unique_ptr<PushLink> push;
 };
 
 Status open_store(Platform& p, const ServeConfig& config) {
@@ -122,6 +134,33 @@ Status open_identity(Platform& p, const ServeConfig& config) {
   if (!key) return tl::unexpected(key.error());
   p.signer = std::make_unique<identity::TokenSigner>(*key, config.token_issuer, config.token_audience, p.clock, p.random);
   p.auth = std::make_unique<identity::AuthService>(*p.users, *p.audit, *p.signer, p.clock, p.random, p.ids);
+  return {};
+}
+
+// The push client's trust anchors: the system store (OpenSSL's default bundle, or $SSL_CERT_FILE
+// as OpenSSL itself honours it) plus the platform CA. Setting any anchor replaces curl's default
+// store, hence the bundle is read here.
+std::string push_trust_anchors(const std::string& platform_ca_pem) {
+  const char* override_file = std::getenv(X509_get_default_cert_file_env());
+  const std::string file = override_file != nullptr && *override_file != '\0' ? override_file : X509_get_default_cert_file();
+  auto system = read_file(file);
+  if (!system) log::get("push")->warn("cannot read the system CA bundle {}: pushes to public services will fail", file);
+  return (system ? *system + "\n" : std::string()) + platform_ca_pem;
+}
+
+Status open_push(Platform& p, const ServeConfig& config, const std::string& platform_ca_pem) {
+  auto pem = read_file(config.push.vapid_key);
+  if (!pem) return fail(Errc::invalid_argument, "cannot read the VAPID key: " + pem.error().message, "push.vapid_key");
+  auto key = notify::VapidKey::from_pem(*pem);
+  if (!key) return fail(Errc::invalid_argument, key.error().message, "push.vapid_key");
+  PushLinkOptions options;
+  options.web_push.subject = config.push.subject;
+  options.web_push.http.ca_pem = push_trust_anchors(platform_ca_pem);
+  // One slow push service holds up the pushes queued behind it (and a shutdown): bounded.
+  options.web_push.http.timeout_ms = 5000;
+  p.push_repo = std::make_unique<store::SqlPushRepository>(*p.db);
+  p.push = std::make_unique<PushLink>(std::move(*key), std::move(options), *p.push_repo, *p.calls_repo, p.events,
+                                      p.clock, p.random);
   return {};
 }
 
@@ -196,6 +235,10 @@ Status run_serve(const ServeConfig& config, const ServeHooks& hooks) {
     p.devices->set_provisioning(p.sip.get());
     p.calls->set_change_listener([sip = p.sip.get()] { sip->wake(); });
   }
+  if (config.push.enabled) {
+    if (auto s = open_push(p, config, *ca_cert); !s) return s;
+    p.push->start();
+  }
   if (auto s = p.link->connect(*p.devices); !s) return s;
   if (p.sip) p.sip->start();
 
@@ -203,6 +246,7 @@ Status run_serve(const ServeConfig& config, const ServeHooks& hooks) {
                           std::string(openapi_document()), {config.mqtt_host, config.mqtt_claim_port, config.mqtt_device_port}, {}};
   context.calls = p.calls.get();
   context.sip_accounts = p.sip.get();
+  if (p.push) context.push = {p.push_repo.get(), p.push->public_key(), &p.ids, &p.clock};
   if (p.sip) {
     context.readiness_checks.emplace_back("sip_edge", [&p] {
       return p.sip->edge_connected() ? std::string() : "Kamailio's event stream is not connected";
@@ -273,6 +317,7 @@ Status run_serve(const ServeConfig& config, const ServeHooks& hooks) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   if (p.sip) p.sip->stop();
+  if (p.push) p.push->stop();
   if (device_server) device_server->stop();
   server.stop();
   logger->info("stopped");

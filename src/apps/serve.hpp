@@ -34,6 +34,14 @@ struct ServeConfig {
     std::string secret_file;
     int max_call_seconds = 600;
   } sip;
+  // Web Push (apps/push_link.hpp); without a "push" section serve sends none. The push client
+  // trusts the system CA store and the platform CA (pki.ca_cert), so a push service on the
+  // platform's own certificates (tests, an on-premises relay) works without more settings.
+  struct Push {
+    bool enabled = false;
+    std::string vapid_key;  // PEM file of the VAPID P-256 key
+    std::string subject;    // VAPID "sub": "mailto:..." or "https:..."
+  } push;
   unsigned short device_port = 0;  // mutual-TLS listener for device uploads; 0 = none
   std::string web_root;      // built front end; "" = none
   std::string openapi_file;  // docs/openapi.yaml

@@ -93,21 +93,22 @@ void SipLink::run_pusher() {
     }
     // Without an event stream Kamailio is down or restarting: pushing would only time out.
     if (!stream_->connected()) continue;
-    if (auto s = sync(full); !s) {
-      logger->warn("pushing to the SIP edge failed ({}); retrying", s.error().message);
+    auto synced = sync(full);
+    if (!synced) {
+      logger->warn("pushing to the SIP edge failed ({}); retrying", synced.error().message);
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
       wake();
       continue;
     }
+    next_change = *synced;
     if (full) {
       std::lock_guard lock(mutex_);
       resync_ = false;
     }
-    if (auto input = calls_.routing_input()) next_change = planner_.next_change(*input, clock_.now());
   }
 }
 
-Status SipLink::sync(bool full) {
+Result<std::int64_t> SipLink::sync(bool full) {
   auto input = calls_.routing_input();
   if (!input) return tl::unexpected(input.error());
   auto now = clock_.now();
@@ -119,16 +120,18 @@ Status SipLink::sync(bool full) {
   }
   for (auto& [key, document] : planner_.plan(*input, now)) routes[key] = document.dump();
   if (full) {
-    if (auto s = rpc_.set_int("settings", "max_call_seconds", config_.max_call_seconds); !s) return s;
+    if (auto s = rpc_.set_int("settings", "max_call_seconds", config_.max_call_seconds); !s)
+      return tl::unexpected(s.error());
   }
-  if (auto s = push_table("tenant", tenant, pushed_tenant_, full); !s) return s;
+  if (auto s = push_table("tenant", tenant, pushed_tenant_, full); !s) return tl::unexpected(s.error());
   {
     std::lock_guard lock(state_mutex_);
     tenants_ = tenant;
   }
-  if (auto s = push_table("auth", auth, pushed_auth_, full); !s) return s;
-  if (auto s = push_table("routes", routes, pushed_routes_, full); !s) return s;
-  return push_client_accounts(full);
+  if (auto s = push_table("auth", auth, pushed_auth_, full); !s) return tl::unexpected(s.error());
+  if (auto s = push_table("routes", routes, pushed_routes_, full); !s) return tl::unexpected(s.error());
+  if (auto s = push_client_accounts(full); !s) return tl::unexpected(s.error());
+  return planner_.next_change(*input, now);
 }
 
 Status SipLink::push_table(const std::string& table, const std::map<std::string, std::string>& wanted,
@@ -149,7 +152,7 @@ Status SipLink::push_table(const std::string& table, const std::map<std::string,
     auto s = rpc_.remove(table, key);
     if (!s && s.error().code != Errc::not_found) return s;
   }
-  if (table == "tenant" || !gone.empty() || !changed.empty())
+  if (!gone.empty() || !changed.empty())
     log::get("sip")->debug("pushed {}: {} set, {} removed", table, changed.size(), gone.size());
   pushed = wanted;
   return {};

@@ -82,7 +82,8 @@ class SipLink final : public devices::ConfigProvisioning, public sip::SipAccount
 
   void run_pusher();
   // Plans accounts, tenants and routes and pushes what changed (everything when `full`).
-  Status sync(bool full);
+  // Returns when the plan changes next (a forwarding rule starts or stops applying).
+  Result<std::int64_t> sync(bool full);
   Status push_table(const std::string& table, const std::map<std::string, std::string>& wanted,
                     std::map<std::string, std::string>& pushed, bool full);
   Status push_client_accounts(bool full);

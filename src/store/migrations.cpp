@@ -210,6 +210,20 @@ std::span<const Migration> migrations() {
          " company_id TEXT PRIMARY KEY REFERENCES nodes (id) ON DELETE CASCADE,"
          " retention_days BIGINT NOT NULL)",
      }},
+    {5,
+     "web push subscriptions",
+     {
+         // A browser's subscription belongs to one user and goes with it.
+         "CREATE TABLE push_subscriptions ("
+         " id TEXT PRIMARY KEY,"
+         " user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,"
+         " company_id TEXT NOT NULL,"
+         " endpoint TEXT NOT NULL UNIQUE,"
+         " p256dh TEXT NOT NULL,"
+         " auth TEXT NOT NULL,"
+         " created_at BIGINT NOT NULL)",
+         "CREATE INDEX push_subscriptions_user ON push_subscriptions (user_id, id)",
+     }},
 };
   return kMigrations;
 }

@@ -128,6 +128,14 @@ Result<Installation> prepare(const fs::path& dir, int port_offset, const Clock& 
     if (auto s = write_file(pki_dir / "jwt-signing.key", *key, kSecret); !s) return tl::unexpected(s.error());
   }
 
+  // The VAPID key (Web Push, a P-256 key like any other) is made once: browsers' subscriptions
+  // are bound to it, a new one would silence every subscribed browser.
+  if (!present(pki_dir / "vapid.key")) {
+    auto key = pki::generate_private_key_pem();
+    if (!key) return tl::unexpected(key.error());
+    if (auto s = write_file(pki_dir / "vapid.key", *key, kSecret); !s) return tl::unexpected(s.error());
+  }
+
   if (!present(pki_dir / "sip-secret")) {
     if (auto s = write_file(pki_dir / "sip-secret", random.hex(32), kSecret); !s) return tl::unexpected(s.error());
   }
@@ -192,6 +200,7 @@ Result<Installation> prepare(const fs::path& dir, int port_offset, const Clock& 
         {"loop", "sip:127.0.0.1:" + std::to_string(edge.loop_port)},
         {"secret_file", (pki_dir / "sip-secret").string()},
         {"max_call_seconds", edge.max_call_seconds}}},
+      {"push", {{"vapid_key", (pki_dir / "vapid.key").string()}, {"subject", "mailto:admin@" + host_names().back()}}},
   };
   if (!web_root.empty()) serve["web_root"] = web_root.string();
   if (auto s = write_file(in.serve_config, serve.dump(2)); !s) return tl::unexpected(s.error());

@@ -1,23 +1,11 @@
 // Web Push checked by an independent implementation: tests/notify/oracle/oracle.js with http_ece
 // (the reference RFC 8188 implementation, used by the `web-push` npm package) and node's crypto.
-// The oracle is installed with `npm ci` from the committed lock file once per run; when npm cannot
-// install it every test here fails (they never skip).
+// The oracle (tests/support/push_oracle.hpp) is installed with `npm ci` from the committed lock
+// file once per run; when npm cannot install it every test here fails (they never skip).
 
 #include <gtest/gtest.h>
 
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <array>
-#include <chrono>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <memory>
-#include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -28,81 +16,16 @@
 #include "notify/encryption.hpp"
 #include "notify/vapid.hpp"
 #include "notify/webpush.hpp"
-#include "pki/pki.hpp"
-#include "support/temp_dir.hpp"
+#include "support/push_oracle.hpp"
 
 namespace carillon::notify {
 namespace {
 
-namespace fs = std::filesystem;
-using carillon::testing::TempDir;
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-CommandResult run_shell(const std::string& command) {
-  CommandResult result;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return result;
-  std::array<char, 4096> buffer{};
-  while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) result.output.append(buffer.data(), n);
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void write_file(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-}
+using carillon::testing::CommandResult;
+using carillon::testing::Oracle;
+using carillon::testing::PushService;
 
 std::string b64(std::string_view text) { return base64url_decode(text).value_or("<not base64url>"); }
-
-// One npm installation of the oracle per test binary, in a temp dir (the source tree stays clean).
-class Oracle {
- public:
-  static Oracle& instance() {
-    static Oracle oracle;
-    return oracle;
-  }
-  bool installed() const { return installed_; }
-  const std::string& install_log() const { return install_log_; }
-  const fs::path& dir() const { return dir_.path(); }
-
-  // `node oracle.js <command> <request.json>`; the request is written to a fresh file.
-  CommandResult call(const std::string& command, const nlohmann::json& request = nullptr) {
-    std::string line = "cd '" + dir().string() + "' && node oracle.js " + command;
-    if (!request.is_null()) {
-      const fs::path file = dir() / ("request-" + std::to_string(++requests_) + ".json");
-      write_file(file, request.dump());
-      line += " '" + file.string() + "'";
-    }
-    return run_shell(line);
-  }
-
- private:
-  Oracle() {
-    const fs::path source = fs::path(CARILLON_SOURCE_DIR) / "tests" / "notify" / "oracle";
-    for (const char* name : {"package.json", "package-lock.json", "oracle.js"})
-      fs::copy_file(source / name, dir() / name);
-    CommandResult npm = run_shell("cd '" + dir().string() + "' && npm ci --no-audit --no-fund --prefer-offline");
-    install_log_ = npm.output;
-    installed_ = npm.exit_code == 0 && fs::exists(dir() / "node_modules" / "http_ece" / "ece.js");
-  }
-  TempDir dir_;
-  bool installed_ = false;
-  std::string install_log_;
-  int requests_ = 0;
-};
 
 class WebPushOracle : public ::testing::Test {
  protected:
@@ -210,77 +133,6 @@ TEST_F(WebPushOracle, NodeCryptoVerifiesTheVapidJwt) {
                 .exit_code,
             0);
 }
-
-// A push service on 127.0.0.1 (oracle.js serve): HTTPS with a per-test CA, checks VAPID against
-// the subscription's application server key, decrypts with http_ece, logs each request as JSON.
-class PushService {
- public:
-  PushService(Oracle& oracle, const nlohmann::json& ua, const std::string& vapid_k) {
-    SystemClock clock;
-    SodiumRandom random;
-    auto ca = pki::CertificateAuthority::create("Push Test CA", clock, random);
-    if (!ca) throw std::runtime_error(ca.error().message);
-    auto server = ca->issue_server("push-service", {"localhost"}, {"127.0.0.1"}, 1);
-    if (!server) throw std::runtime_error(server.error().message);
-    ca_pem_ = ca->cert_pem();
-    const fs::path dir = dir_.path();
-    write_file(dir / "cert.pem", server->cert_pem);
-    write_file(dir / "key.pem", server->key_pem);
-    log_ = dir / "requests.jsonl";
-    const fs::path port_file = dir / "port";
-    const nlohmann::json config = {{"cert", (dir / "cert.pem").string()}, {"key", (dir / "key.pem").string()},
-                                   {"private_key", ua["private_key"]},     {"auth", ua["auth"]},
-                                   {"vapid_k", vapid_k},                   {"log", log_.string()},
-                                   {"port_file", port_file.string()}};
-    write_file(dir / "config.json", config.dump());
-    const std::string script = (oracle.dir() / "oracle.js").string();
-    const std::string config_path = (dir / "config.json").string();
-    const std::string output = (dir / "server.log").string();
-    pid_ = ::fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      FILE* out = std::freopen(output.c_str(), "w", stdout);
-      if (out != nullptr) ::dup2(::fileno(stdout), STDERR_FILENO);
-      ::execlp("node", "node", script.c_str(), "serve", config_path.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (read_file(port_file).empty()) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        throw std::runtime_error("push service exited: " + read_file(output));
-      }
-      if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("push service did not start");
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    origin_ = "https://127.0.0.1:" + read_file(port_file);
-  }
-  ~PushService() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-  }
-  PushService(const PushService&) = delete;
-  PushService& operator=(const PushService&) = delete;
-
-  const std::string& ca_pem() const { return ca_pem_; }
-  const std::string& origin() const { return origin_; }
-  std::vector<nlohmann::json> requests() const {
-    std::vector<nlohmann::json> out;
-    std::istringstream lines(read_file(log_));
-    for (std::string line; std::getline(lines, line);) out.push_back(nlohmann::json::parse(line));
-    return out;
-  }
-
- private:
-  TempDir dir_;
-  fs::path log_;
-  std::string ca_pem_;
-  std::string origin_;
-  pid_t pid_ = -1;
-};
 
 TEST_F(WebPushOracle, SenderDeliversToAPushServiceThatDecryptsAndChecksVapid) {
   const nlohmann::json ua = subscribe();

@@ -88,18 +88,24 @@ TEST(Installation, CreatesOnceAndReusesEverything) {
   ASSERT_TRUE(first) << first.error().message;
   EXPECT_EQ(first->portal_url, "https://127.0.0.1:8450");
   auto pki = first->dir / "pki";
-  for (const char* key : {"ca.key", "platform-ca.key", "jwt-signing.key", "platform.key"})
+  for (const char* key : {"ca.key", "platform-ca.key", "jwt-signing.key", "platform.key", "vapid.key"})
     EXPECT_EQ(mode_of(pki / key), 0600u) << key;
   auto ca = read_file(pki / "ca.pem");
   auto jwt = read_file(pki / "jwt-signing.key");
-  ASSERT_TRUE(ca && jwt);
+  auto vapid = read_file(pki / "vapid.key");
+  ASSERT_TRUE(ca && jwt && vapid);
+  EXPECT_NE(vapid->find("-----BEGIN PRIVATE KEY-----"), std::string::npos);
 
   auto second = prepare(dir.path() / "state", 7, clock, random);
   ASSERT_TRUE(second) << second.error().message;
   EXPECT_EQ(*read_file(pki / "ca.pem"), *ca);
   EXPECT_EQ(*read_file(pki / "jwt-signing.key"), *jwt);
+  EXPECT_EQ(*read_file(pki / "vapid.key"), *vapid);
   auto serve = read_file(second->serve_config);
   ASSERT_TRUE(serve);
+  auto config = nlohmann::json::parse(*serve);
+  EXPECT_EQ(config["push"]["vapid_key"], (pki / "vapid.key").string());
+  EXPECT_EQ(config["push"]["subject"].get<std::string>().rfind("mailto:admin@", 0), 0u) << config["push"];
   EXPECT_NE(serve->find("\"port\": 8450"), std::string::npos);
   EXPECT_NE(serve->find("sqlite:"), std::string::npos);
 }
