@@ -170,7 +170,7 @@ Result<calls::RuleInput> parse_rule(const http::Request& request) {
   }
   for (const char* key : {"date_from", "date_to"}) {
     if (!body->contains(key)) continue;
-    std::optional<calls::CivilDate> value;
+    std::optional<CivilDate> value;
     if (!(*body)[key].is_null()) {
       if (!(*body)[key].is_string()) return fail(Errc::invalid_argument, "must be a date YYYY-MM-DD or null", key);
       auto date = calls::parse_date((*body)[key].get<std::string>(), key);

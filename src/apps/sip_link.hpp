@@ -23,7 +23,7 @@
 #include "calls/planner.hpp"
 #include "calls/recorder.hpp"
 #include "calls/service.hpp"
-#include "calls/time_zone.hpp"
+#include "common/time_zone.hpp"
 #include "common/clock.hpp"
 #include "common/events.hpp"
 #include "common/random.hpp"
@@ -97,7 +97,7 @@ class SipLink final : public devices::ConfigProvisioning, public sip::SipAccount
   EventBus& events_;
   const Clock& clock_;
   Random& random_;
-  calls::TimeZoneDb zones_;
+  TimeZoneDb zones_;
   calls::RoutePlanner planner_;
   // mutable: provision() (const, part of the devices interface) pushes through it; the client
   // is thread-safe.

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "calls/time_zone.hpp"
+#include "common/time_zone.hpp"
 #include "common/audit.hpp"
 #include "common/page.hpp"
 #include "common/result.hpp"

@@ -31,7 +31,7 @@
 #include <nlohmann/json.hpp>
 
 #include "calls/model.hpp"
-#include "calls/time_zone.hpp"
+#include "common/time_zone.hpp"
 
 namespace carillon::calls {
 

@@ -157,8 +157,8 @@ struct RuleRow {
     r.priority = static_cast<int>(priority);
     r.enabled = enabled != 0;
     r.weekdays = static_cast<unsigned>(weekdays);
-    if (!date_from.empty()) r.date_from = calls::parse_date(date_from, "date_from").value_or(calls::CivilDate{});
-    if (!date_to.empty()) r.date_to = calls::parse_date(date_to, "date_to").value_or(calls::CivilDate{});
+    if (!date_from.empty()) r.date_from = calls::parse_date(date_from, "date_from").value_or(CivilDate{});
+    if (!date_to.empty()) r.date_to = calls::parse_date(date_to, "date_to").value_or(CivilDate{});
     if (time_from >= 0) r.time = calls::MinuteRange{static_cast<int>(time_from), static_cast<int>(time_to)};
     r.created_at = created_at;
     r.updated_at = updated_at;

@@ -12,7 +12,7 @@
 #include "calls/recorder.hpp"
 #include "calls/report.hpp"
 #include "calls/service.hpp"
-#include "calls/time_zone.hpp"
+#include "common/time_zone.hpp"
 
 namespace carillon::calls {
 namespace {

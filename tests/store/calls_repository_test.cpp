@@ -315,8 +315,8 @@ TEST_P(CallsStoreTest, ForwardingRulesOrderTargetsAndDeletion) {
   night.name = "Night";
   night.priority = 50;
   night.weekdays = 0x1f;
-  night.date_from = calls::CivilDate{2024, 1, 1};
-  night.date_to = calls::CivilDate{2024, 12, 31};
+  night.date_from = CivilDate{2024, 1, 1};
+  night.date_to = CivilDate{2024, 12, 31};
   night.time = calls::MinuteRange{22 * 60, 6 * 60};
   night.steps = std::vector<calls::Step>{{TargetKind::ring_group, concierge->id, 20}, {TargetKind::user, alice, 40}};
   auto first = service_->create_rule(admin, reception->id, night);
@@ -324,7 +324,7 @@ TEST_P(CallsStoreTest, ForwardingRulesOrderTargetsAndDeletion) {
   calls::RuleInput early = night;
   early.name = "Early";
   early.priority = 10;
-  early.date_from = std::optional<calls::CivilDate>();
+  early.date_from = std::optional<CivilDate>();
   early.time = std::optional<calls::MinuteRange>();
   auto second = service_->create_rule(admin, reception->id, early);
   ASSERT_TRUE(second);
@@ -376,7 +376,7 @@ TEST_P(CallsStoreTest, RoutingInputFeedsThePlanner) {
   auto input = service_->routing_input();
   ASSERT_TRUE(input) << input.error().message;
   EXPECT_EQ(input->site_zones.at(site), "Asia/Kolkata");
-  calls::TimeZoneDb zones;
+  TimeZoneDb zones;
   calls::RoutePlanner planner({}, zones);
   auto table = planner.plan(*input, clock_.now());
   EXPECT_TRUE(table.count(co + ":" + group->id));

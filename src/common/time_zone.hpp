@@ -15,7 +15,7 @@
 
 #include "common/result.hpp"
 
-namespace carillon::calls {
+namespace carillon {
 
 // A proleptic Gregorian calendar date.
 struct CivilDate {
@@ -97,4 +97,4 @@ class TimeZoneDb {
   std::map<std::string, std::shared_ptr<const TimeZone>> zones_;
 };
 
-}  // namespace carillon::calls
+}  // namespace carillon

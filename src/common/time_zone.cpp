@@ -1,11 +1,11 @@
-#include "calls/time_zone.hpp"
+#include "common/time_zone.hpp"
 
 #include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
 
-namespace carillon::calls {
+namespace carillon {
 
 namespace {
 
@@ -335,4 +335,4 @@ Result<std::shared_ptr<const TimeZone>> TimeZoneDb::get(const std::string& name)
   return zones_.emplace(name, shared).first->second;
 }
 
-}  // namespace carillon::calls
+}  // namespace carillon
