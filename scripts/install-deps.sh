@@ -25,6 +25,10 @@ packages=(
   sip-tester baresip
   # the web app's end-to-end tests drive Debian's Chromium (playwright-core, no browser download)
   chromium
+  # SAML 2.0 (lasso) for the service provider; python3-lasso plays the IdP in tests
+  liblasso3-dev python3-lasso
+  # a real SMTP server for the alert e-mail tests
+  python3-aiosmtpd
 )
 # The web app (web/) is built with npm; a Node.js that is already installed is kept.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
