@@ -40,8 +40,8 @@ inline Status seed_claimed_device(devices::DeviceRepository& repo, IdGenerator& 
   d.site_id = site;
   d.name = "Door " + std::to_string(i);
   d.role = "door-station";
-  d.model = "MX-DS-1";
-  d.hardware_revision = "3";
+  d.model = "ID5 TD";
+  d.hardware_revision = "AD";
   d.firmware_version = "1.0.0";
   d.capabilities = nlohmann::json::array({"audio", "video", "door-opener", "dtmf", "hearing-loop"});
   d.online = i % 3 != 0;

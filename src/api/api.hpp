@@ -11,6 +11,7 @@
 #include "common/events.hpp"
 #include "common/ids.hpp"
 #include "devices/service.hpp"
+#include "firmware/service.hpp"
 #include "http/router.hpp"
 #include "identity/auth_service.hpp"
 #include "notify/subscriptions.hpp"
@@ -50,6 +51,9 @@ struct ApiContext {
     IdGenerator* ids = nullptr;
     const Clock* clock = nullptr;
   } push = {};
+  // Firmware catalogue, update policies, rollouts; the routes answer 503 while it is unset.
+  firmware::FirmwareService* firmware = nullptr;
+  const Clock* clock = nullptr;  // dashboard time ranges; unset = no range
 };
 
 void add_routes(http::Router& router, ApiContext& context);

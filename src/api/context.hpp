@@ -30,5 +30,7 @@ void add_device_routes(http::Router& router, ApiContext& context);
 void add_calls_routes(http::Router& router, ApiContext& context);
 void add_sip_routes(http::Router& router, ApiContext& context);
 void add_push_routes(http::Router& router, ApiContext& context);
+void add_firmware_routes(http::Router& router, ApiContext& context);
+void add_dashboard_routes(http::Router& router, ApiContext& context);
 
 }  // namespace carillon::api

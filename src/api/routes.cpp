@@ -66,6 +66,8 @@ void add_routes(http::Router& router, ApiContext& context) {
   add_calls_routes(router, context);
   add_sip_routes(router, context);
   add_push_routes(router, context);
+  add_firmware_routes(router, context);
+  add_dashboard_routes(router, context);
 }
 
 }  // namespace carillon::api

@@ -25,8 +25,8 @@ struct DeviceCommandOptions {
   std::filesystem::path state_dir = "var/device";
   std::vector<std::string> claim_codes;  // one per device; --claim-file for many
   std::string serial;
-  std::string model = "MX-DS-1";
-  std::string hardware_revision = "3";
+  std::string model = "ID5 TD";
+  std::string hardware_revision = "AD";
   std::string firmware_version = "1.0.0";
   int count = 1;
   int keepalive_seconds = 30;

@@ -37,10 +37,25 @@ http::Response upload_snapshot(DeviceApiContext& c, const http::Request& request
   return http::json_response(201, {{"call_id", sip_call_id}, {"bytes", request.body.size()}});
 }
 
+http::Response download_firmware(DeviceApiContext& c, const http::Request& request) {
+  if (request.client_common_name.empty())
+    return http::problem(Error{Errc::unauthenticated, "a device certificate is required", ""});
+  if (!c.firmware) return http::problem(Error{Errc::unavailable, "firmware management is not running", ""});
+  // Only a device that is part of an active rollout of this image gets it; anyone else gets
+  // the answer an unknown image gets.
+  auto file = c.firmware->image_for_device(request.client_common_name, request.params.at("image_id"));
+  if (!file) return http::problem(file.error());
+  http::Response response;
+  response.content_type = "application/octet-stream";
+  response.file = *file;
+  return response;
+}
+
 }  // namespace
 
 void add_device_routes(http::Router& router, DeviceApiContext& context) {
   router.add("POST", "/device/v1/snapshots", [&context](const http::Request& r) { return upload_snapshot(context, r); });
+  router.add("GET", "/device/v1/firmware/{image_id}", [&context](const http::Request& r) { return download_firmware(context, r); });
 }
 
 }  // namespace carillon::apps

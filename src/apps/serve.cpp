@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <optional>
 #include <thread>
 
 #include <openssl/x509.h>
@@ -20,7 +21,10 @@
 #include "calls/report.hpp"
 #include "store/calls_repository.hpp"
 #include "apps/device_api.hpp"
+#include "apps/firmware_link.hpp"
 #include "apps/push_link.hpp"
+#include "firmware/compatibility.hpp"
+#include "store/firmware_repository.hpp"
 #include "apps/sip_link.hpp"
 #include "store/database.hpp"
 #include "store/device_repository.hpp"
@@ -80,6 +84,15 @@ Result<ServeConfig> load_serve_config(const std::filesystem::path& file) {
       c.push.vapid_key = j.at("push").at("vapid_key").get<std::string>();
       c.push.subject = j.at("push").at("subject").get<std::string>();
     }
+    if (j.contains("firmware")) {
+      const auto& f = j.at("firmware");
+      c.firmware.enabled = true;
+      c.firmware.signing_key = f.at("signing_key").get<std::string>();
+      c.firmware.image_dir = f.at("image_dir").get<std::string>();
+      c.firmware.max_image_bytes = f.value("max_image_bytes", c.firmware.max_image_bytes);
+      c.firmware.device_timeout_seconds = f.value("device_timeout_seconds", c.firmware.device_timeout_seconds);
+      c.firmware.tick_seconds = f.value("tick_seconds", c.firmware.tick_seconds);
+    }
     c.web_root = j.value("web_root", "");
     c.threads = j.value("threads", c.threads);
     c.retention_interval_seconds = j.value("retention_interval_seconds", c.retention_interval_seconds);
@@ -115,6 +128,11 @@ struct Platform {
   std::unique_ptr<SipLink> sip;
   std::unique_ptr<store::SqlPushRepository> push_repo;
   std::unique_ptr<PushLink> push;
+  TimeZoneDb zones;
+  std::optional<firmware::FirmwareSigner> firmware_signer;
+  std::unique_ptr<store::SqlFirmwareRepository> firmware_repo;
+  std::unique_ptr<firmware::FirmwareService> firmware;
+  std::unique_ptr<FirmwareLink> firmware_link;
 };
 
 Status open_store(Platform& p, const ServeConfig& config) {
@@ -207,6 +225,16 @@ Status run_serve(const ServeConfig& config, const ServeHooks& hooks) {
 
   devices::DeviceSettings settings;
   settings.portal_url = config.public_url;
+  // Only models of the compatibility table, at their minimum hardware revision, join as cloud devices.
+  settings.check_model = [](const std::string& model, const std::string& revision) {
+    return firmware::check_claimable(model, revision, firmware::ClaimMode::cloud);
+  };
+  if (config.firmware.enabled) {
+    auto signer = firmware::FirmwareSigner::load_or_create(config.firmware.signing_key);
+    if (!signer) return fail(Errc::invalid_argument, signer.error().message, "firmware.signing_key");
+    p.firmware_signer.emplace(std::move(*signer));
+    settings.firmware_public_key_pem = p.firmware_signer->public_key_pem();
+  }
   p.devices = std::make_unique<devices::DeviceService>(*p.device_repo, *p.tenancy, *p.ca, *p.link, *p.audit, p.events,
                                                        p.ids, p.clock, p.random, settings);
   p.calls_repo = std::make_unique<store::SqlCallsRepository>(*p.db);
@@ -239,6 +267,25 @@ Status run_serve(const ServeConfig& config, const ServeHooks& hooks) {
     if (auto s = open_push(p, config, *ca_cert); !s) return s;
     p.push->start();
   }
+  if (config.firmware.enabled) {
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(config.firmware.image_dir) / "incoming", ec);
+    if (ec) return fail(Errc::invalid_argument, "cannot create " + config.firmware.image_dir + ": " + ec.message(), "firmware.image_dir");
+    firmware::FirmwareSettings fw;
+    fw.image_dir = config.firmware.image_dir;
+    if (config.device_port != 0) {
+      auto host = config.public_url.substr(0, config.public_url.rfind(':'));
+      fw.download_base_url = host + ":" + std::to_string(config.device_port) + "/device/v1/firmware/";
+    }
+    fw.device_timeout_seconds = config.firmware.device_timeout_seconds;
+    p.firmware_repo = std::make_unique<store::SqlFirmwareRepository>(*p.db);
+    p.firmware = std::make_unique<firmware::FirmwareService>(*p.firmware_repo, *p.device_repo, *p.tenancy,
+                                                             *p.firmware_signer, *p.link, p.events, p.ids, p.clock,
+                                                             p.zones, fw);
+    p.firmware_link = std::make_unique<FirmwareLink>(*p.firmware, p.events,
+                                                     std::chrono::seconds(std::max(1, config.firmware.tick_seconds)));
+    p.firmware_link->start();
+  }
   if (auto s = p.link->connect(*p.devices); !s) return s;
   if (p.sip) p.sip->start();
 
@@ -246,6 +293,8 @@ Status run_serve(const ServeConfig& config, const ServeHooks& hooks) {
                           std::string(openapi_document()), {config.mqtt_host, config.mqtt_claim_port, config.mqtt_device_port}, {}};
   context.calls = p.calls.get();
   context.sip_accounts = p.sip.get();
+  context.firmware = p.firmware.get();
+  context.clock = &p.clock;
   if (p.push) context.push = {p.push_repo.get(), p.push->public_key(), &p.ids, &p.clock};
   if (p.sip) {
     context.readiness_checks.emplace_back("sip_edge", [&p] {
@@ -278,12 +327,19 @@ Status run_serve(const ServeConfig& config, const ServeHooks& hooks) {
   // Logos may be larger than ordinary JSON bodies.
   options.body_limit_large = 600 * 1024;
   options.large_body_prefixes = {"/api/v1/companies/"};
+  if (p.firmware) {
+    // Images are streamed to disk, never held in memory (hundreds of MB).
+    options.upload_routes.push_back({"/api/v1/firmware-images", "POST",
+                                     std::filesystem::path(config.firmware.image_dir) / "incoming",
+                                     static_cast<std::uint64_t>(config.firmware.max_image_bytes)});
+  }
   http::Server server(options, router);
   if (auto s = server.start(); !s) return s;
   logger->info("serving https://{}:{} (database {})", config.listen_address, server.port(), p.db->backend());
 
   // Devices upload snapshots on their own listener, with their certificates (mutual TLS).
   DeviceApiContext device_context{*p.device_repo, *p.calls_repo, *p.recorder};
+  device_context.firmware = p.firmware.get();
   http::Router device_router;
   add_device_routes(device_router, device_context);
   std::unique_ptr<http::Server> device_server;
@@ -294,6 +350,7 @@ Status run_serve(const ServeConfig& config, const ServeHooks& hooks) {
     device_options.client_ca_pem = *ca_cert;
     device_options.body_limit = calls::kMaxSnapshotBytes + 4096;
     device_options.large_body_prefixes.clear();
+    device_options.upload_routes.clear();
     device_server = std::make_unique<http::Server>(device_options, device_router);
     if (auto s = device_server->start(); !s) return s;
     logger->info("device uploads on https://{}:{} (mutual TLS)", config.listen_address, device_server->port());
@@ -318,6 +375,7 @@ Status run_serve(const ServeConfig& config, const ServeHooks& hooks) {
   }
   if (p.sip) p.sip->stop();
   if (p.push) p.push->stop();
+  if (p.firmware_link) p.firmware_link->stop();
   if (device_server) device_server->stop();
   server.stop();
   logger->info("stopped");

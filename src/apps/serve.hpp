@@ -3,6 +3,7 @@
 // for a production install), opens the database, connects to the broker and serves HTTPS.
 
 #include <atomic>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -42,6 +43,15 @@ struct ServeConfig {
     std::string vapid_key;  // PEM file of the VAPID P-256 key
     std::string subject;    // VAPID "sub": "mailto:..." or "https:..."
   } push;
+  // Firmware catalogue and rollouts; without a "firmware" section serve runs without them.
+  struct Firmware {
+    bool enabled = false;
+    std::string signing_key;  // Ed25519 PEM, created when missing
+    std::string image_dir;    // images and in-flight uploads (one file system: uploads are renamed)
+    std::int64_t max_image_bytes = 2LL * 1024 * 1024 * 1024;
+    std::int64_t device_timeout_seconds = 15 * 60;  // a silent updating device has failed
+    int tick_seconds = 2;     // how often running rollouts are advanced
+  } firmware;
   unsigned short device_port = 0;  // mutual-TLS listener for device uploads; 0 = none
   std::string web_root;      // built front end; "" = none
   std::string openapi_file;  // docs/openapi.yaml

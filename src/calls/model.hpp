@@ -174,7 +174,15 @@ struct CallFilter {
   std::string caller_id;
   std::int64_t from_ms = 0;  // started_at >= from_ms when > 0
   std::int64_t to_ms = 0;    // started_at < to_ms when > 0
+  bool newest_first = false; // descending ids; `page.after` then means "older than"
   PageRequest page;
+};
+
+// Calls of one UTC day (dashboard charts).
+struct DayCount {
+  std::string date;  // YYYY-MM-DD (UTC)
+  int answered = 0;
+  int missed = 0;    // every other dial status
 };
 
 inline constexpr std::size_t kMaxSnapshotBytes = 2 * 1024 * 1024;
@@ -219,6 +227,9 @@ class CallsRepository {
   virtual Result<CallRecord> find_call_by_sip_id(const std::string& sip_call_id) = 0;
   // Ordered by id (creation time).
   virtual Result<Page<CallRecord>> list_calls(const CallFilter& filter) = 0;
+  // Per UTC day from `from_ms` on, oldest first; days without calls are left out. site_id "" = all.
+  virtual Result<std::vector<DayCount>> daily_counts(const std::string& company_id, const std::string& site_id,
+                                                     std::int64_t from_ms) = 0;
   virtual Status save_snapshot(const std::string& call_id, const std::string& jpeg) = 0;
   virtual Result<std::string> snapshot(const std::string& call_id) = 0;  // not_found when none
 

@@ -303,6 +303,13 @@ Result<Page<CallRecord>> CallsService::list_calls(const Actor& actor, CallFilter
   return repository_.list_calls(filter);
 }
 
+Result<std::vector<DayCount>> CallsService::daily_counts(const Actor& actor, const std::string& company_id,
+                                                         const std::string& site_id, std::int64_t from_ms) {
+  auto company = tenancy_.get(actor, tenancy::NodeKind::company, company_id);
+  if (!company) return tl::unexpected(company.error());
+  return repository_.daily_counts(company->id, site_id, from_ms);
+}
+
 Result<CallRecord> CallsService::get_call(const Actor& actor, const std::string& id) {
   auto missing = [] { return fail(Errc::not_found, "no such call"); };
   if (!is_valid_id(id, id_prefix::call)) return missing();

@@ -63,6 +63,9 @@ class CallsService {
   Result<Page<ForwardingRule>> list_rules(const Actor& actor, const std::string& ring_group_id, const PageRequest& page);
 
   Result<Page<CallRecord>> list_calls(const Actor& actor, CallFilter filter);
+  // Answered and missed calls per UTC day since `from_ms` (dashboard).
+  Result<std::vector<DayCount>> daily_counts(const Actor& actor, const std::string& company_id,
+                                             const std::string& site_id, std::int64_t from_ms);
   Result<CallRecord> get_call(const Actor& actor, const std::string& id);
   Result<std::string> snapshot(const Actor& actor, const std::string& call_id);
 

@@ -64,6 +64,18 @@ struct DeviceFilter {
   PageRequest page;
 };
 
+// The few columns a fleet overview needs (dashboard over thousands of devices).
+struct DeviceSummary {
+  std::string id;
+  std::string site_id;
+  std::string role;
+  std::string model;
+  std::string hardware_revision;
+  std::string firmware_version;
+  bool online = false;
+  bool gateway = false;  // reports the "gateway" capability
+};
+
 // What a device reports about itself after connecting.
 struct DeviceReport {
   std::string model;
@@ -96,6 +108,10 @@ class DeviceRepository {
   virtual Result<Device> find(const std::string& id) = 0;
   virtual Result<Device> find_by_serial(const std::string& serial) = 0;
   virtual Result<Page<Device>> list(const DeviceFilter& filter) = 0;
+  // Every unrevoked device matching company/project/site of `filter` (online, query and page
+  // are ignored), or of the sites in `site_ids` when that is not empty.
+  virtual Result<std::vector<DeviceSummary>> summaries(const DeviceFilter& filter,
+                                                       const std::vector<std::string>& site_ids) = 0;
 
   virtual Status set_online(const std::string& serial, bool online, std::int64_t at) = 0;
   virtual Status set_report(const std::string& serial, const DeviceReport& report, std::int64_t at) = 0;

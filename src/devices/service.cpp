@@ -167,6 +167,11 @@ Result<json> DeviceService::claim(const std::string& client_id, const json& requ
     return fail(Errc::forbidden, kInvalidClaim, "code");
   }
 
+  if (settings_.check_model) {
+    if (auto s = settings_.check_model(text_or_empty(request, "model"), text_or_empty(request, "hardware_revision")); !s)
+      return tl::unexpected(s.error());
+  }
+
   auto issued = ca_.sign_device_csr(request["csr"].get<std::string>(), serial, settings_.certificate_days);
   if (!issued) return tl::unexpected(issued.error());
 
@@ -202,9 +207,11 @@ Result<json> DeviceService::claim(const std::string& client_id, const json& requ
   log::get("devices")->info("claimed serial={} device={} site={}", serial, d.id, d.site_id);
   events_.publish({"device.claimed", d.company_id, {{"id", d.id}, {"serial", serial}, {"site_id", d.site_id}}});
   (void)channel_.publish_config(serial, published(d.id, d.desired_config));
-  return json{{"schema", protocol::kSchema}, {"ok", true},         {"device_id", d.id},
-              {"serial", serial},            {"certificate", issued->cert_pem}, {"ca", ca_.cert_pem()},
-              {"config", published(d.id, d.desired_config)}};
+  json response{{"schema", protocol::kSchema}, {"ok", true},         {"device_id", d.id},
+                {"serial", serial},            {"certificate", issued->cert_pem}, {"ca", ca_.cert_pem()},
+                {"config", published(d.id, d.desired_config)}};
+  if (!settings_.firmware_public_key_pem.empty()) response["firmware_public_key_pem"] = settings_.firmware_public_key_pem;
+  return response;
 }
 
 void DeviceService::handle_device_message(const std::string& serial, const std::string& leaf, const std::string& payload) {
@@ -300,6 +307,15 @@ Result<Page<Device>> DeviceService::list(const Actor& actor, DeviceFilter filter
     filter.company_id = actor.company_id;
   }
   return repository_.list(filter);
+}
+
+Result<std::vector<DeviceSummary>> DeviceService::summaries(const Actor& actor, DeviceFilter filter,
+                                                            const std::vector<std::string>& site_ids) {
+  if (!actor.platform_admin) {
+    if (!filter.company_id.empty() && filter.company_id != actor.company_id) return std::vector<DeviceSummary>{};
+    filter.company_id = actor.company_id;
+  }
+  return repository_.summaries(filter, site_ids);
 }
 
 Result<DesiredConfigChange> DeviceService::next_config(const Actor& actor, const Device& device,

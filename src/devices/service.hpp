@@ -3,6 +3,7 @@
 // DeviceChannel, implemented by the app wiring.
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -61,6 +62,11 @@ struct DeviceSettings {
   std::int64_t claim_failure_window = 15 * 60;     // throttle window for wrong claim codes
   std::size_t claim_failures_per_client = 5;       // per claim client id
   std::size_t claim_failures_global = 60;          // across all clients: bounds guessing speed
+  // Whether a model at a hardware revision may be claimed (the compatibility table, which lives
+  // with the firmware module); unset = any. Refused claims leave the code unused.
+  std::function<Status(const std::string& model, const std::string& hardware_revision)> check_model;
+  // Sent with every claim answer: the key devices verify firmware manifests with ("" = none).
+  std::string firmware_public_key_pem;
 };
 
 struct NewClaimCode {
@@ -109,6 +115,10 @@ class DeviceService {
 
   Result<Device> get(const Actor& actor, const std::string& id);
   Result<Page<Device>> list(const Actor& actor, DeviceFilter filter);
+  // Every device of the actor's visible company (or the one asked for), see
+  // DeviceRepository::summaries.
+  Result<std::vector<DeviceSummary>> summaries(const Actor& actor, DeviceFilter filter,
+                                               const std::vector<std::string>& site_ids);
   // JSON merge patch on the desired config; pushes the new version to the device.
   Result<Device> change_config(const Actor& actor, const std::string& id, const nlohmann::json& patch);
   // change_config for many devices (D4 bulk edit): one result per entry of `ids`, in order, each

@@ -22,6 +22,7 @@
 #include "common/random.hpp"
 #include "common/result.hpp"
 #include "emulator/control.hpp"
+#include "emulator/firmware_updater.hpp"
 #include "emulator/station.hpp"
 
 namespace carillon::mqtt {
@@ -36,8 +37,8 @@ struct DeviceOptions {
   std::filesystem::path state_dir;     // keeps identity, key, certificate, config
   std::string claim_code;              // needed only until the device is claimed
   std::string serial;                  // "" = keep the stored one or make "EMU-<random>"
-  std::string model = "MX-DS-1";       // door station of the MX family
-  std::string hardware_revision = "3";
+  std::string model = "ID5 TD";       // door station of the MX family
+  std::string hardware_revision = "AD";
   std::string firmware_version = "1.0.0";
   int keepalive_seconds = 30;
   std::chrono::milliseconds claim_timeout{15000};
@@ -45,6 +46,11 @@ struct DeviceOptions {
   StationOptions station;
   // Local control channel (press buttons, answer, DTMF, status) on 127.0.0.1; 0 = none.
   unsigned short control_port = 0;
+  // The platform's firmware public key (PEM file), the trust anchor for update-firmware. Empty:
+  // the key the claim answer carried (kept as firmware-key.pem in the state dir), if any.
+  std::filesystem::path firmware_key_file;
+  // How long a freshly installed image may take to reach the platform before it is rolled back.
+  std::chrono::milliseconds firmware_health_timeout{30000};
 };
 
 class EmulatedDevice {
@@ -61,6 +67,8 @@ class EmulatedDevice {
   std::int64_t applied_config_version() const { return applied_version_.load(); }
   nlohmann::json config() const;
   bool connected() const;
+  // The version of the firmware image running now (what the birth message reports).
+  std::string firmware_version() const;
   std::uint64_t restarts() const { return restarts_.load(); }
   // The SIP station; null until the device has its identity (after start()).
   Station* station() { return station_.get(); }
@@ -71,6 +79,7 @@ class EmulatedDevice {
   Status load_or_claim();
   Status claim();
   Status connect();
+  Status start_firmware();
   void on_message(mqtt::Client& link, const std::string& topic, const std::string& payload);
   void apply_config(mqtt::Client& link, const std::string& payload);
   void run_command(mqtt::Client& link, const std::string& payload);
@@ -97,6 +106,7 @@ class EmulatedDevice {
   SystemClock clock_;
   std::unique_ptr<Station> station_;
   std::unique_ptr<ControlChannel> control_;
+  std::unique_ptr<FirmwareUpdater> firmware_;  // after start(); its thread calls reboot()
 };
 
 }  // namespace carillon::emulator

@@ -2,10 +2,12 @@
 
 #include <map>
 
+#include <fmt/format.h>
 #include <soci/soci.h>
 
 #include "calls/service.hpp"
 #include "common/encoding.hpp"
+#include "common/time_zone.hpp"
 #include "store/sql_support.hpp"
 
 namespace carillon::store {
@@ -777,14 +779,52 @@ Result<Page<CallRecord>> SqlCallsRepository::list_calls(const calls::CallFilter&
       q.bind(f.to_ms);
     }
     if (!f.page.after.empty()) {
-      q << " AND id > ";
+      q << (f.newest_first ? " AND id < " : " AND id > ");
       q.bind(f.page.after);
     }
-    q << " ORDER BY id";
+    q << (f.newest_first ? " ORDER BY id DESC" : " ORDER BY id");
     CallRow row;
     auto page = fetch_page<CallRecord>(sql, q, row, limit, [&] { return row.to_call(); });
     load_call_details(sql, page.items);
     return page;
+  });
+}
+
+Result<std::vector<calls::DayCount>> SqlCallsRepository::daily_counts(const std::string& company_id,
+                                                                     const std::string& site_id, std::int64_t from_ms) {
+  return detail::guarded(db_, [&](soci::session& sql) -> Result<std::vector<calls::DayCount>> {
+    Query q("SELECT started_at, status FROM calls WHERE company_id = ");
+    q.bind(company_id) << " AND started_at >= ";
+    q.bind(from_ms);
+    if (!site_id.empty()) {
+      q << " AND site_id = ";
+      q.bind(site_id);
+    }
+    struct Row {
+      std::int64_t started_at = 0;
+      std::string status;
+      void bind(soci::statement& st) {
+        st.exchange(soci::into(started_at));
+        st.exchange(soci::into(status));
+      }
+    } row;
+    std::map<std::int64_t, calls::DayCount> days;
+    q.each(sql, row, [&] {
+      const std::int64_t day = row.started_at / 1000 / 86400;
+      auto& count = days[day];
+      if (row.status == "answered") {
+        ++count.answered;
+      } else {
+        ++count.missed;
+      }
+    });
+    std::vector<calls::DayCount> out;
+    for (auto& [day, count] : days) {
+      const auto date = civil_from_days(day);
+      count.date = fmt::format("{:04d}-{:02d}-{:02d}", date.year, date.month, date.day);
+      out.push_back(count);
+    }
+    return out;
   });
 }
 

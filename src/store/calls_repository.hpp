@@ -33,6 +33,8 @@ class SqlCallsRepository final : public calls::CallsRepository {
   Result<calls::CallRecord> find_call(const std::string& id) override;
   Result<calls::CallRecord> find_call_by_sip_id(const std::string& sip_call_id) override;
   Result<Page<calls::CallRecord>> list_calls(const calls::CallFilter& filter) override;
+  Result<std::vector<calls::DayCount>> daily_counts(const std::string& company_id, const std::string& site_id,
+                                                    std::int64_t from_ms) override;
   Status save_snapshot(const std::string& call_id, const std::string& jpeg) override;
   Result<std::string> snapshot(const std::string& call_id) override;
 

@@ -306,6 +306,55 @@ Result<Page<Device>> SqlDeviceRepository::list(const devices::DeviceFilter& filt
   });
 }
 
+Result<std::vector<devices::DeviceSummary>> SqlDeviceRepository::summaries(const devices::DeviceFilter& filter,
+                                                                          const std::vector<std::string>& site_ids) {
+  return detail::guarded(db_, [&](soci::session& sql) -> Result<std::vector<devices::DeviceSummary>> {
+    Query q("SELECT id, site_id, role, model, hardware_revision, firmware_version, online, capabilities FROM devices"
+            " WHERE revoked = 0");
+    if (!filter.company_id.empty()) {
+      q << " AND company_id = ";
+      q.bind(filter.company_id);
+    }
+    if (!filter.site_id.empty()) {
+      q << " AND site_id = ";
+      q.bind(filter.site_id);
+    }
+    if (!filter.project_id.empty()) {
+      q << " AND site_id IN (SELECT id FROM nodes WHERE kind = 'site' AND parent_id = ";
+      q.bind(filter.project_id) << ")";
+    }
+    if (!site_ids.empty()) {
+      q << " AND site_id IN ";
+      detail::bind_list(q, site_ids);
+    }
+    q << " ORDER BY id";
+    struct Row {
+      devices::DeviceSummary d;
+      std::int64_t online = 0;
+      std::string capabilities;
+      void bind(soci::statement& st) {
+        st.exchange(soci::into(d.id));
+        st.exchange(soci::into(d.site_id));
+        st.exchange(soci::into(d.role));
+        st.exchange(soci::into(d.model));
+        st.exchange(soci::into(d.hardware_revision));
+        st.exchange(soci::into(d.firmware_version));
+        st.exchange(soci::into(online));
+        st.exchange(soci::into(capabilities));
+      }
+    } row;
+    std::vector<devices::DeviceSummary> out;
+    q.each(sql, row, [&] {
+      auto d = row.d;
+      d.online = row.online != 0;
+      // Capabilities are a short JSON array of strings; a substring test avoids parsing 10k of them.
+      d.gateway = row.capabilities.find("\"gateway\"") != std::string::npos;
+      out.push_back(std::move(d));
+    });
+    return out;
+  });
+}
+
 Status SqlDeviceRepository::set_online(const std::string& serial, bool online, std::int64_t at) {
   return detail::guarded(db_, [&](soci::session& sql) -> Status {
     detail::Transaction tx(sql, db_.kind());

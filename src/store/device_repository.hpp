@@ -26,6 +26,8 @@ class SqlDeviceRepository final : public devices::DeviceRepository {
   Result<devices::Device> find_by_serial(const std::string& serial) override;
   // `query` matches name or serial case-insensitively for ASCII letters.
   Result<Page<devices::Device>> list(const devices::DeviceFilter& filter) override;
+  Result<std::vector<devices::DeviceSummary>> summaries(const devices::DeviceFilter& filter,
+                                                       const std::vector<std::string>& site_ids) override;
 
   // Also sets last_seen = at.
   Status set_online(const std::string& serial, bool online, std::int64_t at) override;

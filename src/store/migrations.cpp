@@ -224,6 +224,97 @@ std::span<const Migration> migrations() {
          " created_at BIGINT NOT NULL)",
          "CREATE INDEX push_subscriptions_user ON push_subscriptions (user_id, id)",
      }},
+    {6,
+     "alert outbox and recipients",
+     {
+         // Per company; without a row a company has the defaults and no recipients.
+         "CREATE TABLE alert_settings ("
+         " company_id TEXT PRIMARY KEY REFERENCES nodes (id) ON DELETE CASCADE,"
+         " offline_after_minutes BIGINT NOT NULL,"
+         // Comma-separated alert kinds ("device_offline,device_online,...").
+         " enabled_kinds TEXT NOT NULL,"
+         " updated_at BIGINT NOT NULL)",
+         "CREATE TABLE alert_recipients ("
+         " company_id TEXT NOT NULL REFERENCES alert_settings (company_id) ON DELETE CASCADE,"
+         " position BIGINT NOT NULL,"
+         " address TEXT NOT NULL,"
+         " PRIMARY KEY (company_id, position))",
+         // E-mails outlive the companies and devices they mention: no foreign keys. sent_at is 0
+         // while unsent; recipients are newline-separated addresses.
+         "CREATE TABLE alert_outbox ("
+         " id TEXT PRIMARY KEY,"
+         " company_id TEXT NOT NULL,"
+         " kind TEXT NOT NULL,"
+         " dedup_key TEXT NOT NULL UNIQUE,"
+         " recipients TEXT NOT NULL,"
+         " subject TEXT NOT NULL,"
+         " body TEXT NOT NULL,"
+         " created_at BIGINT NOT NULL,"
+         " next_attempt_at BIGINT NOT NULL,"
+         " attempts BIGINT NOT NULL,"
+         " last_error TEXT NOT NULL,"
+         " sent_at BIGINT NOT NULL)",
+         // The dispatcher's query: unsent messages by due time.
+         "CREATE INDEX alert_outbox_due ON alert_outbox (next_attempt_at, id) WHERE sent_at = 0",
+         "CREATE INDEX alert_outbox_company ON alert_outbox (company_id, id)",
+     }},
+    {7,
+     "firmware images, update policies, rollouts",
+     {
+         // The catalogue is platform-wide; the image bytes live in state-dir/firmware.
+         "CREATE TABLE firmware_images ("
+         " id TEXT PRIMARY KEY,"
+         " family TEXT NOT NULL,"
+         " version TEXT NOT NULL,"
+         " sha256 TEXT NOT NULL,"
+         " size BIGINT NOT NULL,"
+         " security_critical BIGINT NOT NULL,"
+         " models TEXT NOT NULL,"
+         " signature TEXT NOT NULL,"
+         " release_notes TEXT NOT NULL,"
+         " file_name TEXT NOT NULL,"
+         " created_at BIGINT NOT NULL,"
+         " created_by TEXT NOT NULL,"
+         " UNIQUE (family, version))",
+         "CREATE INDEX firmware_images_family ON firmware_images (family, id)",
+         // scope_id is a company, project or site; the policy goes with it.
+         "CREATE TABLE update_policies ("
+         " scope_id TEXT PRIMARY KEY REFERENCES nodes (id) ON DELETE CASCADE,"
+         " mode TEXT NOT NULL,"
+         " weekdays BIGINT NOT NULL,"
+         " start_minute BIGINT NOT NULL,"
+         " end_minute BIGINT NOT NULL,"
+         " updated_at BIGINT NOT NULL)",
+         "CREATE TABLE rollouts ("
+         " id TEXT PRIMARY KEY,"
+         " company_id TEXT NOT NULL REFERENCES nodes (id) ON DELETE CASCADE,"
+         " image_id TEXT NOT NULL REFERENCES firmware_images (id),"
+         " waves TEXT NOT NULL,"
+         " failure_threshold BIGINT NOT NULL,"
+         " state TEXT NOT NULL,"
+         " current_wave BIGINT NOT NULL,"
+         " stop_reason TEXT NOT NULL,"
+         " created_at BIGINT NOT NULL,"
+         " updated_at BIGINT NOT NULL,"
+         " created_by TEXT NOT NULL)",
+         "CREATE INDEX rollouts_company ON rollouts (company_id, id)",
+         "CREATE INDEX rollouts_state ON rollouts (state)",
+         // active = 1 while the rollout runs or is paused: the unique index is what refuses a
+         // second active rollout for the same device, race-free.
+         "CREATE TABLE rollout_devices ("
+         " rollout_id TEXT NOT NULL REFERENCES rollouts (id) ON DELETE CASCADE,"
+         " device_id TEXT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,"
+         " active_device TEXT,"
+         " wave BIGINT NOT NULL,"
+         " state TEXT NOT NULL,"
+         " percent BIGINT NOT NULL,"
+         " error TEXT NOT NULL,"
+         " from_version TEXT NOT NULL,"
+         " started_at BIGINT NOT NULL,"
+         " updated_at BIGINT NOT NULL,"
+         " PRIMARY KEY (rollout_id, device_id))",
+         "CREATE UNIQUE INDEX rollout_devices_active ON rollout_devices (active_device)",
+     }},
 };
   return kMigrations;
 }

@@ -201,6 +201,8 @@ Result<Installation> prepare(const fs::path& dir, int port_offset, const Clock& 
         {"secret_file", (pki_dir / "sip-secret").string()},
         {"max_call_seconds", edge.max_call_seconds}}},
       {"push", {{"vapid_key", (pki_dir / "vapid.key").string()}, {"subject", "mailto:admin@" + host_names().back()}}},
+      // serve creates the Ed25519 firmware key on first start; it never leaves this directory.
+      {"firmware", {{"signing_key", (pki_dir / "firmware-key.pem").string()}, {"image_dir", (in.dir / "firmware").string()}}},
   };
   if (!web_root.empty()) serve["web_root"] = web_root.string();
   if (auto s = write_file(in.serve_config, serve.dump(2)); !s) return tl::unexpected(s.error());

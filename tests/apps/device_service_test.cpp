@@ -78,6 +78,10 @@ class InterferingRepository final : public DeviceRepository {
   Result<Device> find(const std::string& id) override { return inner_.find(id); }
   Result<Device> find_by_serial(const std::string& serial) override { return inner_.find_by_serial(serial); }
   Result<Page<Device>> list(const DeviceFilter& filter) override { return inner_.list(filter); }
+  Result<std::vector<devices::DeviceSummary>> summaries(const DeviceFilter& filter,
+                                                       const std::vector<std::string>& site_ids) override {
+    return inner_.summaries(filter, site_ids);
+  }
   Status set_online(const std::string& serial, bool online, std::int64_t at) override {
     return inner_.set_online(serial, online, at);
   }
@@ -148,7 +152,7 @@ class DeviceServiceClaimTest : public ::testing::Test {
   json request(const std::string& code, const std::string& serial, const std::string& csr_name = "") {
     auto key = pki::generate_private_key_pem().value();
     auto csr = pki::make_csr_pem(key, csr_name.empty() ? serial : csr_name).value();
-    return json{{"schema", 1}, {"code", code}, {"csr", csr}, {"serial", serial}, {"model", "MX-DS-1"}};
+    return json{{"schema", 1}, {"code", code}, {"csr", csr}, {"serial", serial}, {"model", "ID5 TD"}, {"hardware_revision", "AD"}};
   }
 
   testing::TempDir dir_;

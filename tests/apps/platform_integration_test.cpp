@@ -421,8 +421,8 @@ TEST_F(SharedPlatform, TourFromLoginToAnOnlineConfiguredDevice) {
 
   EXPECT_EQ(found["site_id"], tenant.site);
   EXPECT_EQ(found["company_id"], tenant.company);
-  EXPECT_EQ(found["model"], "MX-DS-1");
-  EXPECT_EQ(found["hardware_revision"], "3");
+  EXPECT_EQ(found["model"], "ID5 TD");
+  EXPECT_EQ(found["hardware_revision"], "AD");
   EXPECT_EQ(found["firmware_version"], "1.0.0");
   EXPECT_NE(std::find(found["capabilities"].begin(), found["capabilities"].end(), "door-opener"),
             found["capabilities"].end()) << found["capabilities"].dump();
@@ -631,7 +631,7 @@ class ClaimClient {
     auto key = pki::generate_private_key_pem().value();
     auto csr = pki::make_csr_pem(key, serial).value();
     json request{{"schema", devices::protocol::kSchema}, {"code", code}, {"csr", csr}, {"serial", serial},
-                 {"model", "MX-DS-1"}};
+                 {"model", "ID5 TD"}, {"hardware_revision", "AD"}};
     std::size_t seen = 0;
     {
       std::lock_guard lock(mutex_);
