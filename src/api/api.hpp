@@ -11,6 +11,7 @@
 #include "common/events.hpp"
 #include "common/ids.hpp"
 #include "devices/service.hpp"
+#include "alerts/model.hpp"
 #include "firmware/service.hpp"
 #include "http/router.hpp"
 #include "identity/auth_service.hpp"
@@ -54,6 +55,12 @@ struct ApiContext {
   // Firmware catalogue, update policies, rollouts; the routes answer 503 while it is unset.
   firmware::FirmwareService* firmware = nullptr;
   const Clock* clock = nullptr;  // dashboard time ranges; unset = no range
+  // Alert e-mail settings and outbox (alerts_api.cpp); the routes answer 503 while unset.
+  struct Alerts {
+    carillon::alerts::AlertSettingsRepository* settings = nullptr;
+    carillon::alerts::OutboxRepository* outbox = nullptr;
+    IdGenerator* ids = nullptr;
+  } alerting = {};
 };
 
 void add_routes(http::Router& router, ApiContext& context);

@@ -32,5 +32,6 @@ void add_sip_routes(http::Router& router, ApiContext& context);
 void add_push_routes(http::Router& router, ApiContext& context);
 void add_firmware_routes(http::Router& router, ApiContext& context);
 void add_dashboard_routes(http::Router& router, ApiContext& context);
+void add_alert_routes(http::Router& router, ApiContext& context);
 
 }  // namespace carillon::api

@@ -68,6 +68,7 @@ void add_routes(http::Router& router, ApiContext& context) {
   add_push_routes(router, context);
   add_firmware_routes(router, context);
   add_dashboard_routes(router, context);
+  add_alert_routes(router, context);
 }
 
 }  // namespace carillon::api

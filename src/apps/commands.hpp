@@ -14,6 +14,16 @@ struct UpOptions {
   std::string database;  // "" = SQLite in the state dir; or "postgresql:<conninfo>"
   // Built web app (web/dist) served at /; "" = ./web/dist when it exists, else no web app.
   std::filesystem::path web_root;
+  // Alert e-mail (serve.json "smtp"); no URL = no e-mail.
+  struct Smtp {
+    std::string url;                    // smtp://host:port (STARTTLS) or smtps://host:port
+    std::string from;
+    std::string username;
+    std::filesystem::path password_file;
+    std::filesystem::path ca_file;      // trust anchors for the server; "" = the system's
+    bool allow_plaintext = false;       // smtp:// without STARTTLS (only for a relay on loopback)
+    int group_window_seconds = 60;      // offline alerts within this window go into one e-mail
+  } smtp;
 };
 int run_up(const UpOptions& options, const std::atomic<bool>& stop);
 
@@ -28,6 +38,8 @@ struct DeviceCommandOptions {
   std::string model = "ID5 TD";
   std::string hardware_revision = "AD";
   std::string firmware_version = "1.0.0";
+  std::filesystem::path firmware_key_file;  // --firmware-key; default: the key received when claiming
+  int firmware_health_seconds = 30;
   int count = 1;
   int keepalive_seconds = 30;
   unsigned short control_port = 0;

@@ -28,6 +28,8 @@ int run_device(const DeviceCommandOptions& options, const std::atomic<bool>& sto
     o.model = options.model;
     o.hardware_revision = options.hardware_revision;
     o.firmware_version = options.firmware_version;
+    o.firmware_key_file = options.firmware_key_file;
+    o.firmware_health_timeout = std::chrono::seconds(options.firmware_health_seconds);
     o.keepalive_seconds = options.keepalive_seconds;
     if (options.control_port != 0) o.control_port = static_cast<unsigned short>(options.control_port + i);
     o.station.audio_file = options.audio_file;

@@ -10,6 +10,8 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <vector>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -24,7 +26,9 @@ namespace carillon::apps {
 
 class FirmwareLink {
  public:
-  FirmwareLink(firmware::FirmwareService& service, EventBus& events, std::chrono::milliseconds period);
+  // `on_image` (optional) runs on the link's thread for every newly uploaded image.
+  FirmwareLink(firmware::FirmwareService& service, EventBus& events, std::chrono::milliseconds period,
+               std::function<void(const firmware::Image&)> on_image = {});
   ~FirmwareLink();  // stop()
   FirmwareLink(const FirmwareLink&) = delete;
   FirmwareLink& operator=(const FirmwareLink&) = delete;
@@ -39,6 +43,8 @@ class FirmwareLink {
   firmware::FirmwareService& service_;
   EventBus& events_;
   std::chrono::milliseconds period_;
+  std::function<void(const firmware::Image&)> on_image_;
+  std::vector<std::string> new_images_;  // image ids
   std::uint64_t subscription_ = 0;
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -87,6 +87,17 @@ int main(int argc, char** argv) {
   up_cmd->add_option("--port-offset", up.port_offset, "Shift every port by this much")->capture_default_str();
   up_cmd->add_option("--database", up.database, "Database URL instead of SQLite, e.g. postgresql:host=... dbname=...");
   up_cmd->add_option("--web-root", up.web_root, "Built web app to serve at / (default: ./web/dist when it exists)");
+  up_cmd->add_option("--smtp-url", up.smtp.url, "Alert e-mail server, smtp://host:port (STARTTLS) or smtps://host:port");
+  up_cmd->add_option("--smtp-from", up.smtp.from, "Sender address of alert e-mail");
+  up_cmd->add_option("--smtp-username", up.smtp.username, "SMTP login (optional)");
+  up_cmd->add_option("--smtp-password-file", up.smtp.password_file, "File holding the SMTP password")->check(CLI::ExistingFile);
+  up_cmd->add_option("--smtp-ca-file", up.smtp.ca_file, "CA certificate(s) the SMTP server's certificate must chain to")
+      ->check(CLI::ExistingFile);
+  up_cmd->add_flag("--smtp-allow-plaintext", up.smtp.allow_plaintext, "Send without STARTTLS when the server offers none");
+  up_cmd->add_option("--alert-group-seconds", up.smtp.group_window_seconds,
+                     "Offline alerts of one company within this many seconds go into one e-mail")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
   up_cmd->callback([&] { rc = carillon::apps::run_up(up, stop); });
 
   // --- serve
@@ -108,6 +119,13 @@ int main(int argc, char** argv) {
   dev_cmd->add_option("--model", dev.model)->capture_default_str();
   dev_cmd->add_option("--hardware-revision", dev.hardware_revision)->capture_default_str();
   dev_cmd->add_option("--firmware-version", dev.firmware_version)->capture_default_str();
+  dev_cmd->add_option("--firmware-key", dev.firmware_key_file,
+                      "Platform firmware public key (PEM); default: the one received when claiming")
+      ->check(CLI::ExistingFile);
+  dev_cmd->add_option("--firmware-health-timeout", dev.firmware_health_seconds,
+                      "Seconds a new firmware image may take to reach the platform before it is rolled back")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
   dev_cmd->add_option("--count", dev.count, "Number of emulated devices in this process")->capture_default_str();
   // libmosquitto refuses keepalives below 5 s (other than 0, which we do not want either).
   dev_cmd->add_option("--keepalive", dev.keepalive_seconds, "MQTT keepalive in seconds (5..65535)")

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <map>
 #include <optional>
 #include <thread>
 
@@ -21,7 +22,12 @@
 #include "calls/report.hpp"
 #include "store/calls_repository.hpp"
 #include "apps/device_api.hpp"
+#include "alerts/dispatcher.hpp"
+#include "alerts/engine.hpp"
+#include "alerts/mailer.hpp"
+#include "alerts/worker.hpp"
 #include "apps/firmware_link.hpp"
+#include "store/alert_repository.hpp"
 #include "apps/push_link.hpp"
 #include "firmware/compatibility.hpp"
 #include "store/firmware_repository.hpp"
@@ -93,6 +99,19 @@ Result<ServeConfig> load_serve_config(const std::filesystem::path& file) {
       c.firmware.device_timeout_seconds = f.value("device_timeout_seconds", c.firmware.device_timeout_seconds);
       c.firmware.tick_seconds = f.value("tick_seconds", c.firmware.tick_seconds);
     }
+    if (j.contains("smtp")) {
+      const auto& m = j.at("smtp");
+      c.smtp.enabled = true;
+      c.smtp.url = m.at("url").get<std::string>();
+      c.smtp.from = m.at("from").get<std::string>();
+      c.smtp.username = m.value("username", "");
+      c.smtp.password_file = m.value("password_file", "");
+      c.smtp.ca_file = m.value("ca_file", "");
+      c.smtp.require_starttls = m.value("require_starttls", true);
+      c.smtp.timeout_ms = m.value("timeout_ms", c.smtp.timeout_ms);
+      c.smtp.group_window_seconds = m.value("group_window_seconds", c.smtp.group_window_seconds);
+      c.smtp.interval_ms = m.value("interval_ms", c.smtp.interval_ms);
+    }
     c.web_root = j.value("web_root", "");
     c.threads = j.value("threads", c.threads);
     c.retention_interval_seconds = j.value("retention_interval_seconds", c.retention_interval_seconds);
@@ -133,7 +152,82 @@ struct Platform {
   std::unique_ptr<store::SqlFirmwareRepository> firmware_repo;
   std::unique_ptr<firmware::FirmwareService> firmware;
   std::unique_ptr<FirmwareLink> firmware_link;
+  std::unique_ptr<store::SqlAlertRepository> alert_repo;
+  std::unique_ptr<alerts::SmtpMailer> mailer;
+  std::unique_ptr<alerts::AlertEngine> alert_engine;
+  std::unique_ptr<alerts::Dispatcher> dispatcher;
+  std::unique_ptr<alerts::AlertWorker> alert_worker;
+  std::uint64_t alert_subscription = 0;
 };
+
+// Alert e-mail: device presence and new firmware go to the alert worker (it decides, debounces,
+// groups and sends on its own thread).
+Status open_alerts(Platform& p, const ServeConfig& config) {
+  alerts::SmtpSettings smtp;
+  smtp.url = config.smtp.url;
+  smtp.from = config.smtp.from;
+  smtp.username = config.smtp.username;
+  if (!config.smtp.password_file.empty()) {
+    auto password = read_file(config.smtp.password_file);
+    if (!password) return fail(Errc::invalid_argument, "cannot read the SMTP password file", "smtp.password_file");
+    smtp.password = *password;
+    while (!smtp.password.empty() && (smtp.password.back() == '\n' || smtp.password.back() == '\r')) smtp.password.pop_back();
+  }
+  if (!config.smtp.ca_file.empty()) {
+    auto ca = read_file(config.smtp.ca_file);
+    if (!ca) return fail(Errc::invalid_argument, "cannot read the SMTP CA file", "smtp.ca_file");
+    smtp.ca_pem = *ca;
+  }
+  smtp.require_starttls = config.smtp.require_starttls;
+  smtp.timeout_ms = config.smtp.timeout_ms;
+  if (auto s = alerts::validate(smtp); !s) {
+    return fail(Errc::invalid_argument, s.error().message, "smtp." + s.error().field);
+  }
+  p.alert_repo = std::make_unique<store::SqlAlertRepository>(*p.db);
+  p.mailer = std::make_unique<alerts::SmtpMailer>(smtp, p.clock, p.random);
+  alerts::EngineOptions engine;
+  engine.group_window_seconds = config.smtp.group_window_seconds;
+  engine.portal_url = config.public_url;
+  p.alert_engine = std::make_unique<alerts::AlertEngine>(*p.alert_repo, p.ids, p.clock, engine);
+  p.dispatcher = std::make_unique<alerts::Dispatcher>(*p.alert_repo, *p.mailer, p.clock);
+  alerts::WorkerOptions worker;
+  worker.interval = std::chrono::milliseconds(std::max(100, config.smtp.interval_ms));
+  auto describe = [&p](const std::string& company, const std::string& id) -> std::optional<alerts::DeviceRef> {
+    auto d = p.device_repo->find(id);
+    if (!d) return std::nullopt;
+    Actor system;
+    system.id = "system";
+    system.platform_admin = true;
+    auto site = p.tenancy->get(system, tenancy::NodeKind::site, d->site_id);
+    return alerts::DeviceRef{company, id, d->name, site ? site->name : ""};
+  };
+  p.alert_worker = std::make_unique<alerts::AlertWorker>(*p.alert_engine, *p.dispatcher, describe, worker);
+  p.alert_subscription = p.events.subscribe([&p](const LiveEvent& e) {
+    if (e.type == "device.offline") {
+      p.alert_worker->device_offline(e.company_id, e.data.value("id", std::string()), p.clock.now());
+    } else if (e.type == "device.online") {
+      p.alert_worker->device_online(e.company_id, e.data.value("id", std::string()), p.clock.now());
+    }
+  });
+  p.alert_worker->start();
+  return {};
+}
+
+// G2: companies with devices of an image's family hear about it (their policy decides whether
+// it is installed; the e-mail only says it exists).
+void announce_image(Platform& p, const firmware::Image& image) {
+  if (!p.alert_worker) return;
+  auto all = p.device_repo->summaries({}, {});
+  if (!all) return;
+  std::map<std::string, int> per_company;
+  for (const auto& d : *all) {
+    if (firmware::check_image_fits(d.model, d.hardware_revision, image.manifest)) per_company[d.company_id] += 1;
+  }
+  for (const auto& [company, count] : per_company) {
+    p.alert_worker->firmware_available({company, image.manifest.family, image.manifest.version,
+                                        image.manifest.security_critical, count, image.release_notes});
+  }
+}
 
 Status open_store(Platform& p, const ServeConfig& config) {
   auto db = store::Database::open(config.database);
@@ -267,6 +361,9 @@ Status run_serve(const ServeConfig& config, const ServeHooks& hooks) {
     if (auto s = open_push(p, config, *ca_cert); !s) return s;
     p.push->start();
   }
+  if (config.smtp.enabled) {
+    if (auto s = open_alerts(p, config); !s) return s;
+  }
   if (config.firmware.enabled) {
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(config.firmware.image_dir) / "incoming", ec);
@@ -282,8 +379,9 @@ Status run_serve(const ServeConfig& config, const ServeHooks& hooks) {
     p.firmware = std::make_unique<firmware::FirmwareService>(*p.firmware_repo, *p.device_repo, *p.tenancy,
                                                              *p.firmware_signer, *p.link, p.events, p.ids, p.clock,
                                                              p.zones, fw);
-    p.firmware_link = std::make_unique<FirmwareLink>(*p.firmware, p.events,
-                                                     std::chrono::seconds(std::max(1, config.firmware.tick_seconds)));
+    p.firmware_link = std::make_unique<FirmwareLink>(
+        *p.firmware, p.events, std::chrono::seconds(std::max(1, config.firmware.tick_seconds)),
+        [&p](const firmware::Image& image) { announce_image(p, image); });
     p.firmware_link->start();
   }
   if (auto s = p.link->connect(*p.devices); !s) return s;
@@ -295,6 +393,7 @@ Status run_serve(const ServeConfig& config, const ServeHooks& hooks) {
   context.sip_accounts = p.sip.get();
   context.firmware = p.firmware.get();
   context.clock = &p.clock;
+  if (p.alert_repo) context.alerting = {p.alert_repo.get(), p.alert_repo.get(), &p.ids};
   if (p.push) context.push = {p.push_repo.get(), p.push->public_key(), &p.ids, &p.clock};
   if (p.sip) {
     context.readiness_checks.emplace_back("sip_edge", [&p] {
@@ -376,6 +475,10 @@ Status run_serve(const ServeConfig& config, const ServeHooks& hooks) {
   if (p.sip) p.sip->stop();
   if (p.push) p.push->stop();
   if (p.firmware_link) p.firmware_link->stop();
+  if (p.alert_worker) {
+    p.events.unsubscribe(p.alert_subscription);
+    p.alert_worker->stop();
+  }
   if (device_server) device_server->stop();
   server.stop();
   logger->info("stopped");

@@ -52,6 +52,15 @@ struct ServeConfig {
     std::int64_t device_timeout_seconds = 15 * 60;  // a silent updating device has failed
     int tick_seconds = 2;     // how often running rollouts are advanced
   } firmware;
+  // Alert e-mail (src/alerts); without an "smtp" section serve sends none.
+  struct Smtp {
+    bool enabled = false;
+    std::string url, from, username, password_file, ca_file;
+    bool require_starttls = true;
+    long timeout_ms = 10000;
+    int group_window_seconds = 60;
+    int interval_ms = 5000;  // how often due alerts are decided and sent
+  } smtp;
   unsigned short device_port = 0;  // mutual-TLS listener for device uploads; 0 = none
   std::string web_root;      // built front end; "" = none
   std::string openapi_file;  // docs/openapi.yaml

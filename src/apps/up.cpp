@@ -3,6 +3,8 @@
 #include <iostream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "apps/commands.hpp"
 #include "apps/serve.hpp"
 #include "common/log.hpp"
@@ -55,6 +57,30 @@ int run_up(const UpOptions& options, const std::atomic<bool>& stop) {
   if (!installation) {
     std::cerr << "carillon up: " << installation.error().message << "\n";
     return 1;
+  }
+  if (!options.smtp.url.empty()) {
+    // serve.json is rewritten by every `up`; the e-mail settings come from this command line.
+    if (options.smtp.from.empty()) {
+      std::cerr << "carillon up: --smtp-from is required with --smtp-url\n";
+      return 1;
+    }
+    auto text = read_file(installation->serve_config);
+    auto serve = text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
+    if (!serve.is_object()) {
+      std::cerr << "carillon up: cannot read " << installation->serve_config.string() << "\n";
+      return 1;
+    }
+    serve["smtp"] = {{"url", options.smtp.url},
+                     {"from", options.smtp.from},
+                     {"username", options.smtp.username},
+                     {"password_file", options.smtp.password_file.empty() ? "" : std::filesystem::absolute(options.smtp.password_file).string()},
+                     {"ca_file", options.smtp.ca_file.empty() ? "" : std::filesystem::absolute(options.smtp.ca_file).string()},
+                     {"require_starttls", !options.smtp.allow_plaintext},
+                     {"group_window_seconds", options.smtp.group_window_seconds}};
+    if (auto s = write_file(installation->serve_config, serve.dump(2)); !s) {
+      std::cerr << "carillon up: " << s.error().message << "\n";
+      return 1;
+    }
   }
   auto config = load_serve_config(installation->serve_config);
   if (!config) {

@@ -67,6 +67,7 @@ struct DeviceFilter {
 // The few columns a fleet overview needs (dashboard over thousands of devices).
 struct DeviceSummary {
   std::string id;
+  std::string company_id;
   std::string site_id;
   std::string role;
   std::string model;

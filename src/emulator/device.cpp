@@ -55,6 +55,7 @@ Status EmulatedDevice::start() {
   std::filesystem::create_directories(options_.state_dir, ec);
   if (ec) return fail(Errc::invalid_argument, "cannot create " + options_.state_dir.string() + ": " + ec.message(), "state_dir");
   if (auto s = load_or_claim(); !s) return s;
+  if (auto s = start_firmware(); !s) return s;
   auto station_options = options_.station;
   station_options.cert_file = file("device.pem");
   station_options.key_file = file("device.key");
@@ -69,7 +70,55 @@ Status EmulatedDevice::start() {
     if (!channel) return tl::unexpected(channel.error());
     control_ = std::move(*channel);
   }
-  return connect();
+  // Power-on: the bootloader picks the slot; an image that does not come up stays offline until
+  // resume() rolls it back.
+  if (firmware_->boot()) {
+    if (auto s = connect(); !s) return s;
+  } else {
+    log::get("device")->warn("serial={} firmware {} does not come up", serial_, firmware_->running_version());
+  }
+  firmware_->resume();
+  return {};
+}
+
+Status EmulatedDevice::start_firmware() {
+  std::string key_pem;
+  if (!options_.firmware_key_file.empty()) {
+    auto key = read_file(options_.firmware_key_file);
+    if (!key) return fail(Errc::invalid_argument, "cannot read the firmware key " + options_.firmware_key_file.string(), "firmware_key");
+    key_pem = *key;
+  } else if (auto key = read_file(file("firmware-key.pem"))) {
+    key_pem = *key;
+  }
+  auto ca = read_file(file("ca.pem"));
+  auto cert = read_file(file("device.pem"));
+  auto key = read_file(file("device.key"));
+  if (!ca || !cert || !key) return fail(Errc::internal, "device identity files are missing");
+  FirmwareUpdaterOptions o;
+  o.dir = file("firmware");
+  o.model = options_.model;
+  o.hardware_revision = options_.hardware_revision;
+  o.factory_version = options_.firmware_version;
+  o.public_key_pem = key_pem;
+  o.health_timeout = options_.firmware_health_timeout;
+  FirmwareUpdaterHooks hooks;
+  hooks.download = https_download(http::ClientOptions{*ca, *cert, *key, 10000});
+  hooks.publish = [this](const json& event) { emit_event(event); };
+  hooks.reboot = [this] { reboot(); };
+  hooks.wait_link_up = [this](std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!connected()) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return true;
+  };
+  firmware_ = std::make_unique<FirmwareUpdater>(std::move(o), std::move(hooks), clock_);
+  return {};
+}
+
+std::string EmulatedDevice::firmware_version() const {
+  return firmware_ ? firmware_->running_version() : options_.firmware_version;
 }
 
 void EmulatedDevice::emit_event(const json& event) {
@@ -223,6 +272,9 @@ Status EmulatedDevice::claim() {
   if (auto s = pki::verify_certificate(cert, *ca); !s) return fail(Errc::forbidden, "claim answer carries a certificate the trust anchor does not vouch for");
   device_id_ = response.value("device_id", "");
   if (auto s = write_file(file("device.pem"), cert); !s) return s;
+  // The firmware trust anchor comes over the same verified channel as the certificate.
+  if (auto firmware_key = response.value("firmware_public_key_pem", std::string()); !firmware_key.empty())
+    if (auto s = write_file(file("firmware-key.pem"), firmware_key); !s) return s;
   if (auto s = write_file(file("ca.pem"), *ca); !s) return s;
   if (auto s = write_file(file("identity.json"), json{{"serial", serial_}, {"device_id", device_id_}, {"mqtt_host", mqtt_host_},
                                                       {"device_port", device_port_}}.dump(2));
@@ -237,7 +289,7 @@ std::string EmulatedDevice::state_message(bool online) const {
   if (online) {
     m["model"] = options_.model;
     m["hardware_revision"] = options_.hardware_revision;
-    m["firmware_version"] = options_.firmware_version;
+    m["firmware_version"] = firmware_version();
     m["capabilities"] = kCapabilities;
     m["config_version"] = applied_version_.load();
   }
@@ -279,6 +331,8 @@ bool EmulatedDevice::connected() const {
 }
 
 void EmulatedDevice::stop() {
+  // First: the updater's thread may be inside reboot().
+  if (firmware_) firmware_->stop();
   if (restart_thread_.joinable()) restart_thread_.join();
   control_.reset();
   station_.reset();
@@ -305,6 +359,10 @@ void EmulatedDevice::reboot() {
   old.reset();
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   restarts_++;
+  if (firmware_ && !firmware_->boot()) {
+    log::get("device")->warn("serial={} firmware {} does not come up", serial_, firmware_->running_version());
+    return;
+  }
   if (auto s = connect(); !s) log::get("device")->warn("serial={} did not come back after restart: {}", serial_, s.error().message);
 }
 
@@ -367,6 +425,14 @@ void EmulatedDevice::run_command(mqtt::Client& link, const std::string& payload)
     // A reboot cannot run on the link's own thread (it ends that thread).
     if (restart_thread_.joinable()) restart_thread_.join();
     restart_thread_ = std::thread([this] { reboot(); });
+    return;
+  }
+  if (type == "update-firmware") {
+    auto request = parse_firmware_update_args(command.contains("args") ? command["args"] : json());
+    Status started = request ? firmware_->start(std::move(*request)) : Status(tl::unexpected(request.error()));
+    result["ok"] = started.has_value();
+    result["detail"] = started ? std::string("update started") : started.error().message;
+    (void)link.publish(protocol::device_topic(serial_, "commands/result"), result.dump());
     return;
   }
   result["ok"] = false;

@@ -107,6 +107,7 @@ Status Station::apply(const json& config) {
   handlers.on_incoming = [this](const media::CallInfo& info) { on_incoming(info); };
   handlers.on_call_state = [this](const media::CallInfo& info) { on_call_state(info); };
   handlers.on_dtmf = [this](media::CallId call, char digit) { on_dtmf(call, digit); };
+  handlers.on_transfer = [this](media::CallId transferred, const media::CallInfo& next) { on_transfer(transferred, next); };
   auto agent = media::UserAgent::start(settings, handlers);
   if (!agent) return tl::unexpected(agent.error());
   agent_ = std::move(*agent);
@@ -218,6 +219,19 @@ void Station::on_call_state(const media::CallInfo& info) {
          {"code", info.close_code}});
 }
 
+void Station::on_transfer(media::CallId transferred, const media::CallInfo& next) {
+  std::string from;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = audio_.find(transferred); it != audio_.end()) from = it->second.sip_call_id;
+  }
+  // On the media thread, inside the agent's handler (see on_incoming).
+  auto* agent = current_.load();
+  if (agent == nullptr) return;
+  attach_audio(*agent, next.id, next.sip_call_id, false);
+  emit_({{"type", "call.transferred"}, {"from_call_id", from}, {"call_id", next.sip_call_id}, {"target", next.peer}});
+}
+
 void Station::on_dtmf(media::CallId call, char digit) {
   std::optional<DoorOpened> opened;
   std::string sip_call_id;
@@ -286,7 +300,9 @@ json Station::status() {
                 {"incoming", c.incoming},
                 {"peer", c.peer},
                 {"state", std::string(media::to_string(c.state))},
-                {"srtp", c.srtp}};
+                {"srtp", c.srtp},
+                {"held", c.held}};
+      if (c.transferred_from != 0) item["transferred_from"] = c.transferred_from;
       if (c.codec) item["codec"] = std::string(media::to_string(*c.codec));
       if (auto stats = agent_->stats(c.id)) {
         item["rtp"] = {{"packets_sent", stats->packets_sent},

@@ -3,7 +3,8 @@
 // platform provisioned in its config, places a call when a call button is pressed, rings and
 // (optionally) answers as a receiving station, keeps the last 20 incoming calls, plays a tone or
 // a WAV file and listens to what comes back, and switches its door-opener outputs when the
-// answering party sends the right DTMF code.
+// answering party sends the right DTMF code. When the answering party forwards the call (blind
+// transfer, REFER), the station calls the new target itself, like a real door station.
 //
 // Threading: media callbacks run on the media thread; press/answer/hangup/dtmf may be called
 // from any thread (the control channel, tests). Events go out through `emit` (the device's MQTT
@@ -94,6 +95,7 @@ class Station {
   void on_incoming(const media::CallInfo& info);
   void on_call_state(const media::CallInfo& info);
   void on_dtmf(media::CallId call, char digit);
+  void on_transfer(media::CallId transferred, const media::CallInfo& next);
   void attach_audio(media::UserAgent& agent, media::CallId call, const std::string& sip_call_id, bool incoming);
   std::optional<media::CallId> pick(media::UserAgent& agent, std::optional<media::CallId> call, media::CallState state) const;
   void upload_later(const std::string& sip_call_id);

@@ -81,6 +81,7 @@ struct UpdatePolicy {
 
 enum class RolloutState { running, paused, cancelled, stopped, completed };
 const char* to_string(RolloutState state);
+Result<RolloutState> parse_rollout_state(const std::string& text);
 
 // Per device, in the order a healthy update passes through them; done, failed and rolled_back
 // are terminal. "pending" = not yet asked (its wave has not started or it waits for its window).

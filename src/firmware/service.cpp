@@ -428,15 +428,24 @@ void FirmwareService::tick() {
       auto image = repository_.find_image(rollout.image_id);
       if (!members || !image) continue;
       std::map<std::string, devices::Device> known;
-      for (const auto& m : *members) {
-        if (auto d = devices_.find(m.device_id)) known.emplace(m.device_id, *d);
+      for (auto& m : *members) {
+        auto d = devices_.find(m.device_id);
+        if (d && !d->revoked) {
+          known.emplace(m.device_id, *d);
+        } else if (!is_terminal(m.state)) {
+          // Revoked (or gone) before it finished: it never will, and its wave must not wait.
+          m.state = DeviceUpdateState::failed;
+          m.error = "the device was revoked during the rollout";
+          m.updated_at = clock_.now();
+          if (repository_.update_rollout_device(m)) changed_devices.emplace_back(rollout, m);
+        }
       }
       StepInput input;
       input.now = clock_.now();
       input.device_timeout_seconds = settings_.device_timeout_seconds;
       input.may_start_now = [&](const std::string& device_id) {
         auto it = known.find(device_id);
-        return it != known.end() && !it->second.revoked && may_start(it->second);
+        return it != known.end() && may_start(it->second);
       };
       const auto before = rollout;
       auto result = step(rollout, *members, input);

@@ -17,15 +17,22 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <fcntl.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <chrono>
+#include <cerrno>
 #include <condition_variable>
+#include <cstdlib>
+#include <cstring>
 #include <deque>
+#include <filesystem>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -33,7 +40,9 @@
 #include <thread>
 
 #include "common/log.hpp"
+#include "common/openssl.hpp"
 #include "http/problem.hpp"
+#include "http/ranges.hpp"
 #include "http/server.hpp"
 #include "http/static_files.hpp"
 #include "http/uri.hpp"
@@ -48,6 +57,7 @@ namespace websocket = boost::beast::websocket;
 using tcp = boost::asio::ip::tcp;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -77,6 +87,206 @@ bool is_parse_error(const beast::error_code& ec) {
          ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message &&
          ec != bhttp::error::body_limit && ec != bhttp::error::header_limit;
 }
+
+std::string errno_text(int error) { return std::error_code(error, std::generic_category()).message(); }
+
+// The temporary file of one streamed upload. Whatever is still at its path when this is destroyed
+// is removed: after a 413, a disconnect, an error, or once the handler (which may have renamed the
+// file into place) has returned.
+class UploadFile {
+ public:
+  static Result<std::unique_ptr<UploadFile>> create(const fs::path& directory) {
+    std::string pattern = (directory / ".upload-XXXXXX").string();
+    // mkstemp: unpredictable name, O_EXCL, mode 0600.
+    int fd = ::mkstemp(pattern.data());
+    if (fd < 0) return fail(Errc::unavailable, "cannot create an upload file: " + errno_text(errno));
+    std::unique_ptr<UploadFile> file(new UploadFile(pattern, fd));
+    if (!file->digest_ || EVP_DigestInit_ex(file->digest_.get(), EVP_sha256(), nullptr) != 1) {
+      return openssl::failure("sha256 init");
+    }
+    return file;
+  }
+
+  UploadFile(const UploadFile&) = delete;
+  UploadFile& operator=(const UploadFile&) = delete;
+  ~UploadFile() {
+    close_fd();
+    std::error_code ignored;
+    fs::remove(path_, ignored);
+  }
+
+  // False with errno set when the disk refuses the data.
+  bool append(const char* data, std::size_t size) {
+    if (EVP_DigestUpdate(digest_.get(), data, size) != 1) {
+      errno = EIO;
+      return false;
+    }
+    while (size > 0) {
+      ssize_t written = ::write(fd_, data, size);
+      if (written < 0) {
+        if (errno == EINTR) continue;
+        return false;
+      }
+      data += written;
+      size -= static_cast<std::size_t>(written);
+      size_ += static_cast<std::uint64_t>(written);
+    }
+    return true;
+  }
+
+  // Closes the file and returns the lower-case hex SHA-256 of everything appended.
+  Result<std::string> finish() {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (EVP_DigestFinal_ex(digest_.get(), digest, &length) != 1) return openssl::failure("sha256 final");
+    if (!close_fd()) return fail(Errc::unavailable, "cannot close the upload file: " + errno_text(errno));
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string hex;
+    for (unsigned int i = 0; i < length; ++i) {
+      hex.push_back(kHex[digest[i] >> 4]);
+      hex.push_back(kHex[digest[i] & 0x0f]);
+    }
+    return hex;
+  }
+
+  const fs::path& path() const { return path_; }
+  std::uint64_t size() const { return size_; }
+
+ private:
+  UploadFile(std::string path, int fd) : path_(std::move(path)), fd_(fd), digest_(EVP_MD_CTX_new()) {}
+
+  bool close_fd() {
+    if (fd_ < 0) return true;
+    int rc = ::close(fd_);
+    fd_ = -1;
+    return rc == 0;
+  }
+
+  fs::path path_;
+  int fd_ = -1;
+  openssl::MdCtxPtr digest_;
+  std::uint64_t size_ = 0;
+};
+
+// Beast body that appends the parsed (de-chunked) body to an UploadFile as it arrives, so memory
+// use does not depend on the upload's size.
+struct UploadBody {
+  using value_type = std::unique_ptr<UploadFile>;
+
+  class reader {
+   public:
+    template <bool isRequest, class Fields>
+    reader(bhttp::header<isRequest, Fields>&, value_type& file) : file_(file) {}
+
+    void init(const boost::optional<std::uint64_t>&, beast::error_code& ec) { ec = {}; }
+
+    template <class Buffers>
+    std::size_t put(const Buffers& buffers, beast::error_code& ec) {
+      std::size_t taken = 0;
+      for (auto it = net::buffer_sequence_begin(buffers); it != net::buffer_sequence_end(buffers); ++it) {
+        net::const_buffer buffer = *it;
+        if (!file_->append(static_cast<const char*>(buffer.data()), buffer.size())) {
+          ec = beast::error_code(errno, boost::system::generic_category());
+          return taken;
+        }
+        taken += buffer.size();
+      }
+      ec = {};
+      return taken;
+    }
+
+    void finish(beast::error_code& ec) { ec = {}; }
+
+   private:
+    value_type& file_;
+  };
+};
+
+// An open file and the byte range of it to send.
+class FileRange {
+ public:
+  FileRange() = default;
+  FileRange(int fd, std::uint64_t offset, std::uint64_t length) : fd_(fd), offset_(offset), length_(length) {}
+  FileRange(FileRange&& other) noexcept
+      : fd_(std::exchange(other.fd_, -1)), offset_(other.offset_), length_(other.length_) {}
+  FileRange& operator=(FileRange&& other) noexcept {
+    if (this != &other) {
+      reset();
+      fd_ = std::exchange(other.fd_, -1);
+      offset_ = other.offset_;
+      length_ = other.length_;
+    }
+    return *this;
+  }
+  FileRange(const FileRange&) = delete;
+  FileRange& operator=(const FileRange&) = delete;
+  ~FileRange() { reset(); }
+
+  // Narrows the range to [offset, offset + length) of the file.
+  void select(std::uint64_t offset, std::uint64_t length) {
+    offset_ = offset;
+    length_ = length;
+  }
+  int fd() const { return fd_; }
+  std::uint64_t offset() const { return offset_; }
+  std::uint64_t length() const { return length_; }
+
+ private:
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  int fd_ = -1;
+  std::uint64_t offset_ = 0;
+  std::uint64_t length_ = 0;
+};
+
+// Beast body that sends a FileRange with pread in 64 KiB pieces (Beast 1.74's file_body can only
+// send from the current position to the end of the file).
+struct FileRangeBody {
+  using value_type = FileRange;
+
+  static std::uint64_t size(const value_type& range) { return range.length(); }
+
+  class writer {
+   public:
+    using const_buffers_type = net::const_buffer;
+
+    template <bool isRequest, class Fields>
+    writer(const bhttp::header<isRequest, Fields>&, const value_type& range)
+        : range_(range), position_(range.offset()), remaining_(range.length()) {}
+
+    void init(beast::error_code& ec) { ec = {}; }
+
+    boost::optional<std::pair<const_buffers_type, bool>> get(beast::error_code& ec) {
+      ec = {};
+      if (remaining_ == 0) return boost::none;
+      std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, sizeof buffer_));
+      ssize_t got = 0;
+      do {
+        got = ::pread(range_.fd(), buffer_, want, static_cast<off_t>(position_));
+      } while (got < 0 && errno == EINTR);
+      if (got < 0) {
+        ec = beast::error_code(errno, boost::system::generic_category());
+        return boost::none;
+      }
+      if (got == 0) {
+        // The file shrank after Content-Length was sent: the connection must not pretend success.
+        ec = bhttp::error::short_read;
+        return boost::none;
+      }
+      position_ += static_cast<std::uint64_t>(got);
+      remaining_ -= static_cast<std::uint64_t>(got);
+      return std::make_pair(net::const_buffer(buffer_, static_cast<std::size_t>(got)), remaining_ > 0);
+    }
+
+   private:
+    const value_type& range_;
+    std::uint64_t position_;
+    std::uint64_t remaining_;
+    char buffer_[64 * 1024];
+  };
+};
 
 }  // namespace
 
@@ -115,6 +325,13 @@ struct Core {
     if (sessions.empty()) drained.notify_all();
   }
 
+  const UploadRoute* upload_route_for(const std::string& method, const std::string& path) const {
+    for (const auto& route : options.upload_routes) {
+      if (route.method == method && starts_with(path, route.path_prefix)) return &route;
+    }
+    return nullptr;
+  }
+
   std::size_t limit_for(const std::string& target) const {
     if (options.body_limit_large > 0) {
       for (const auto& prefix : options.large_body_prefixes) {
@@ -144,7 +361,7 @@ struct Liveness {
 
 namespace {
 
-Request to_request(const bhttp::request<bhttp::string_body>& message, const std::string& remote,
+Request to_request(const bhttp::request_header<>& message, std::string body, const std::string& remote,
                    std::optional<SplitTarget> split) {
   Request request;
   request.method = std::string(message.method_string());
@@ -159,7 +376,8 @@ Request to_request(const bhttp::request<bhttp::string_body>& message, const std:
     auto [it, inserted] = request.headers.emplace(name, value);
     if (!inserted) it->second += ", " + value;
   }
-  request.body = message.body();
+  request.body_size = body.size();
+  request.body = std::move(body);
   request.remote_address = remote;
   return request;
 }
@@ -418,8 +636,9 @@ class HttpSession final : public Tracked, public std::enable_shared_from_this<Ht
     net::post(stream_.get_executor(), [self = shared_from_this()] {
       self->stopping_ = true;
       // An idle keep-alive connection is closed now; one whose handler runs is closed after its
-      // response is written (see on_write).
-      if (!self->busy_) beast::get_lowest_layer(self->stream_).close();
+      // response is written (see on_written). Uploads and file downloads can take minutes: they
+      // are cut off.
+      if (!self->busy_ || self->upload_parser_ || self->streaming_) beast::get_lowest_layer(self->stream_).close();
     });
   }
 
@@ -452,6 +671,7 @@ class HttpSession final : public Tracked, public std::enable_shared_from_this<Ht
 
   void on_header(beast::error_code ec) {
     started_ = Clock::now();
+    limit_ = core_.options.body_limit;
     if (ec) {
       read_failed(ec);
       return;
@@ -459,15 +679,20 @@ class HttpSession final : public Tracked, public std::enable_shared_from_this<Ht
     busy_ = true;
     auto& message = parser_->get();
     version_ = message.version();
-    std::size_t limit = core_.limit_for(std::string(message.target()));
-    if (auto length = parser_->content_length(); length && *length > limit) {
-      answer_too_large(limit);
+    std::string target(message.target());
+    const UploadRoute* upload_route = nullptr;
+    if (auto split = split_target(target)) {
+      upload_route = core_.upload_route_for(std::string(message.method_string()), split->path);
+    }
+    limit_ = upload_route ? upload_route->max_bytes : core_.limit_for(target);
+    if (auto length = parser_->content_length(); length && *length > limit_) {
+      answer_too_large();
       return;
     }
-    parser_->body_limit(limit);
+    parser_->body_limit(limit_);
 
     if (websocket::is_upgrade(message)) {
-      auto split = split_target(std::string(message.target()));
+      auto split = split_target(target);
       if (split) {
         if (const auto* open = core_.router.find_websocket(split->path)) {
           upgrade(*open, std::move(split));
@@ -475,11 +700,24 @@ class HttpSession final : public Tracked, public std::enable_shared_from_this<Ht
         }
       }
     }
-    if (lower(std::string(message[bhttp::field::expect])) == "100-continue") {
-      auto interim = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, message.version());
+    if (upload_route) {
+      auto file = UploadFile::create(upload_route->directory);
+      if (!file) {
+        core_.log->error("upload refused path={} what={}", target, file.error().message);
+        drain_ = true;
+        respond(problem(file.error()), false, header_request());
+        return;
+      }
+      upload_parser_.emplace(std::move(*parser_), std::move(*file));
+      parser_.reset();
+      upload_parser_->body_limit(limit_);
+    }
+    if (lower(std::string(message_header()[bhttp::field::expect])) == "100-continue") {
+      auto interim = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, version_);
       beast::get_lowest_layer(stream_).expires_after(kWriteTimeout);
       bhttp::async_write(stream_, *interim, [self = shared_from_this(), interim](beast::error_code ec, std::size_t) {
         if (ec) {
+          self->upload_parser_.reset();
           self->close_socket();
           return;
         }
@@ -490,16 +728,92 @@ class HttpSession final : public Tracked, public std::enable_shared_from_this<Ht
     read_body();
   }
 
+  const bhttp::request_header<>& message_header() {
+    if (upload_parser_) return upload_parser_->get().base();
+    return parser_->get().base();
+  }
+
+  // The request as far as its header goes (for problems answered before the body is read).
+  Request header_request() {
+    if (!upload_parser_ && !parser_) return Request{};
+    const auto& header = message_header();
+    return to_request(header, {}, remote_, split_target(std::string(header.target())));
+  }
+
   void read_body() {
+    if (upload_parser_) {
+      read_upload();
+      return;
+    }
     beast::get_lowest_layer(stream_).expires_after(kIdleTimeout);
     bhttp::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       self->on_body(ec);
     });
   }
 
+  // Piece by piece so the idle timeout applies to each read, not to the whole (large) body.
+  void read_upload() {
+    if (stopping_) {
+      upload_parser_.reset();
+      close_socket();
+      return;
+    }
+    beast::get_lowest_layer(stream_).expires_after(kIdleTimeout);
+    bhttp::async_read_some(stream_, buffer_, *upload_parser_,
+                           [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                             if (ec) {
+                               self->upload_failed(ec);
+                               return;
+                             }
+                             if (self->upload_parser_->is_done()) {
+                               self->on_upload();
+                               return;
+                             }
+                             self->read_upload();
+                           });
+  }
+
+  void upload_failed(beast::error_code ec) {
+    Request request = header_request();
+    // Destroying the parser removes the partial file.
+    upload_parser_.reset();
+    if (ec.category() == boost::system::generic_category()) {
+      core_.log->error("upload write failed path={} error={}", request.path, ec.message());
+      drain_ = true;
+      respond(problem(Error{Errc::unavailable, "cannot store the upload: " + ec.message(), ""}), false,
+              std::move(request));
+      return;
+    }
+    if (ec == bhttp::error::body_limit) {
+      answer_too_large(std::move(request));
+      return;
+    }
+    read_failed(ec);
+  }
+
+  void on_upload() {
+    auto message = upload_parser_->release();
+    upload_parser_.reset();
+    std::shared_ptr<UploadFile> file = std::move(message.body());
+    bool keep_alive = message.keep_alive();
+    auto split = split_target(std::string(message.target()));
+    Request request = to_request(message.base(), {}, remote_, split);
+    request.client_common_name = client_cn_;
+    auto digest = file->finish();
+    if (!digest) {
+      core_.log->error("upload failed path={} what={}", request.path, digest.error().message);
+      respond(problem(digest.error()), false, std::move(request));
+      return;
+    }
+    request.body_file = file->path();
+    request.body_size = file->size();
+    request.body_sha256 = std::move(*digest);
+    dispatch(std::move(request), keep_alive, std::move(file));
+  }
+
   void read_failed(beast::error_code ec) {
     if (ec == bhttp::error::body_limit) {
-      answer_too_large(core_.limit_for(std::string(parser_->get().target())));
+      answer_too_large(header_request());
     } else if (ec == bhttp::error::header_limit) {
       busy_ = true;
       respond(problem(Error{Errc::too_large, "request header too large", ""}), false, Request{});
@@ -516,24 +830,28 @@ class HttpSession final : public Tracked, public std::enable_shared_from_this<Ht
 
   void on_body(beast::error_code ec) {
     if (ec) {
-      if (ec == bhttp::error::body_limit) {
-        answer_too_large(core_.limit_for(std::string(parser_->get().target())));
-        return;
-      }
       read_failed(ec);
       return;
     }
     auto message = parser_->release();
     bool keep_alive = message.keep_alive();
     auto split = split_target(std::string(message.target()));
-    Request request = to_request(message, remote_, split);
+    Request request = to_request(message.base(), std::move(message.body()), remote_, split);
     request.client_common_name = client_cn_;
     if (!split) {
       respond(problem(Error{Errc::invalid_argument, "malformed request target", ""}), false, std::move(request));
       return;
     }
-    net::post(pool_, [self = shared_from_this(), request = std::move(request), keep_alive]() mutable {
+    dispatch(std::move(request), keep_alive, nullptr);
+  }
+
+  // Runs the handler on the pool, then responds on the connection's strand. An upload's file is
+  // released on the pool right after the handler returns.
+  void dispatch(Request request, bool keep_alive, std::shared_ptr<UploadFile> upload) {
+    net::post(pool_, [self = shared_from_this(), request = std::move(request), keep_alive,
+                      upload = std::move(upload)]() mutable {
       Response response = self->handle(request);
+      upload.reset();
       net::post(self->stream_.get_executor(),
                 [self, response = std::move(response), request = std::move(request), keep_alive]() mutable {
                   self->respond(std::move(response), keep_alive, std::move(request));
@@ -557,25 +875,20 @@ class HttpSession final : public Tracked, public std::enable_shared_from_this<Ht
     return problem(Error{Errc::internal, "internal error", ""});
   }
 
-  void answer_too_large(std::size_t limit) {
+  void answer_too_large() { answer_too_large(header_request()); }
+
+  void answer_too_large(Request request) {
     busy_ = true;
     // The unread body is drained after the answer (see close) so the client sees the 413
     // instead of a connection reset.
     drain_ = true;
-    Request request;
-    if (parser_) {
-      auto& message = parser_->get();
-      request = to_request(bhttp::request<bhttp::string_body>(message.base()), remote_,
-                           split_target(std::string(message.target())));
-    }
-    respond(problem(Error{Errc::too_large, "request body exceeds " + std::to_string(limit) + " bytes", ""}), false,
+    upload_parser_.reset();
+    respond(problem(Error{Errc::too_large, "request body exceeds " + std::to_string(limit_) + " bytes", ""}), false,
             std::move(request));
   }
 
-  void respond(Response response, bool keep_alive, Request request) {
-    bool head = request.method == "HEAD";
-    response_.emplace();
-    auto& out = *response_;
+  template <class Message>
+  void fill_header(Message& out, const Response& response, bool keep_alive, const Request& request) {
     out.version(version_ == 10 ? 10 : 11);
     out.result(static_cast<unsigned>(response.status));
     out.set(bhttp::field::server, "carillon");
@@ -591,9 +904,22 @@ class HttpSession final : public Tracked, public std::enable_shared_from_this<Ht
       }
       out.insert(name, value);
     }
-    keep_alive = keep_alive && !stopping_;
     out.keep_alive(keep_alive);
-    std::size_t size = response.body.size();
+  }
+
+  // `content_length` replaces the body's size (a HEAD of a file response).
+  void respond(Response response, bool keep_alive, Request request,
+               std::optional<std::uint64_t> content_length = std::nullopt) {
+    if (!response.file.empty() && response.status == 200) {
+      respond_file(std::move(response), keep_alive, std::move(request));
+      return;
+    }
+    bool head = request.method == "HEAD";
+    keep_alive = keep_alive && !stopping_;
+    response_.emplace();
+    auto& out = *response_;
+    fill_header(out, response, keep_alive, request);
+    std::uint64_t size = content_length ? *content_length : response.body.size();
     if (!head) out.body() = std::move(response.body);
     // RFC 9110: no Content-Length on 1xx, 204 and 304.
     if (response.status >= 200 && response.status != 204 && response.status != 304) out.content_length(size);
@@ -601,18 +927,105 @@ class HttpSession final : public Tracked, public std::enable_shared_from_this<Ht
 
     beast::get_lowest_layer(stream_).expires_after(kWriteTimeout);
     bhttp::async_write(stream_, out, [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
-      self->busy_ = false;
       self->response_.reset();
-      if (ec) {
-        self->close_socket();
-        return;
-      }
-      if (!keep_alive || self->stopping_) {
-        self->close();
-        return;
-      }
-      self->read_header();
+      self->on_written(ec, keep_alive);
     });
+  }
+
+  void respond_file(Response response, bool keep_alive, Request request) {
+    fs::path path = std::move(response.file);
+    response.file.clear();
+    response.body.clear();
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat info {};
+    if (fd >= 0 && (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode))) {
+      ::close(fd);
+      fd = -1;
+    }
+    if (fd < 0) {
+      core_.log->warn("file response unavailable path={} file={}", request.path, path.string());
+      respond(problem(Error{Errc::not_found, "no such file", ""}), keep_alive, std::move(request));
+      return;
+    }
+    FileRange whole(fd, 0, static_cast<std::uint64_t>(info.st_size));
+    std::uint64_t size = whole.length();
+    std::int64_t mtime_ns = static_cast<std::int64_t>(info.st_mtim.tv_sec) * 1000000000 + info.st_mtim.tv_nsec;
+    std::string etag = quote_etag(response.etag);
+    if (response.etag.empty() || !safe_header_text(etag)) etag = file_etag(size, mtime_ns);
+    std::string last_modified = http_date(std::chrono::system_clock::from_time_t(info.st_mtim.tv_sec));
+    response.headers.emplace_back("Accept-Ranges", "bytes");
+    response.headers.emplace_back("ETag", etag);
+    response.headers.emplace_back("Last-Modified", last_modified);
+
+    RangeDecision range;
+    if (request.method == "GET") {
+      range = decide_range(request.header("range"), request.header("if-range"), etag, last_modified, size);
+    }
+    if (range.kind == RangeDecision::Kind::unsatisfiable) {
+      Response refused = problem(416, "range-not-satisfiable", "Range not satisfiable",
+                                 "the file has " + std::to_string(size) + " bytes");
+      refused.headers.emplace_back("Content-Range", "bytes */" + std::to_string(size));
+      refused.headers.emplace_back("Accept-Ranges", "bytes");
+      refused.headers.emplace_back("ETag", etag);
+      respond(std::move(refused), keep_alive, std::move(request));
+      return;
+    }
+    if (request.method == "HEAD") {
+      respond(std::move(response), keep_alive, std::move(request), size);
+      return;
+    }
+    FileRange part = std::move(whole);
+    if (range.kind == RangeDecision::Kind::partial) {
+      part.select(range.first, range.length);
+      response.status = 206;
+      response.headers.emplace_back("Content-Range", "bytes " + std::to_string(range.first) + "-" +
+                                                         std::to_string(range.first + range.length - 1) + "/" +
+                                                         std::to_string(size));
+    }
+    keep_alive = keep_alive && !stopping_;
+    file_response_.emplace();
+    auto& out = *file_response_;
+    fill_header(out, response, keep_alive, request);
+    out.content_length(part.length());
+    out.body() = std::move(part);
+    core_.report(request, response.status, started_);
+    streaming_ = true;
+    file_serializer_.emplace(out);
+    write_file_part(keep_alive);
+  }
+
+  // Piece by piece so the write timeout applies to each piece, not to the whole (large) file.
+  void write_file_part(bool keep_alive) {
+    beast::get_lowest_layer(stream_).expires_after(kWriteTimeout);
+    bhttp::async_write_some(stream_, *file_serializer_,
+                            [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
+                              if (!ec && !self->file_serializer_->is_done() && !self->stopping_) {
+                                self->write_file_part(keep_alive);
+                                return;
+                              }
+                              bool complete = !ec && self->file_serializer_->is_done();
+                              self->file_serializer_.reset();
+                              self->file_response_.reset();
+                              self->streaming_ = false;
+                              if (!complete) {
+                                self->close_socket();
+                                return;
+                              }
+                              self->on_written(ec, keep_alive);
+                            });
+  }
+
+  void on_written(beast::error_code ec, bool keep_alive) {
+    busy_ = false;
+    if (ec) {
+      close_socket();
+      return;
+    }
+    if (!keep_alive || stopping_) {
+      close();
+      return;
+    }
+    read_header();
   }
 
   void close() {
@@ -648,7 +1061,7 @@ class HttpSession final : public Tracked, public std::enable_shared_from_this<Ht
 
   void upgrade(const Router::WebSocketOpen& open, std::optional<SplitTarget> split) {
     auto message = parser_->release();
-    Request request = to_request(message, remote_, std::move(split));
+    Request request = to_request(message, {}, remote_, std::move(split));
     auto session = std::make_shared<WebSocketSession>(core_, pool_, liveness_, std::move(stream_), std::move(message),
                                                       std::move(request), started_);
     session->start(open);
@@ -664,12 +1077,18 @@ class HttpSession final : public Tracked, public std::enable_shared_from_this<Ht
   std::uint64_t id_ = 0;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::optional<bhttp::request_parser<UploadBody>> upload_parser_;
   std::optional<bhttp::response<bhttp::string_body>> response_;
+  // Declared after the message so the serializer (which refers to it) is destroyed first.
+  std::optional<bhttp::response<FileRangeBody>> file_response_;
+  std::optional<bhttp::response_serializer<FileRangeBody>> file_serializer_;
+  std::uint64_t limit_ = 0;
   Clock::time_point started_ = Clock::now();
   Clock::time_point drain_deadline_;
   std::size_t drained_ = 0;
   unsigned version_ = 11;
   bool busy_ = false;
+  bool streaming_ = false;  // a file response is being written
   bool drain_ = false;
   bool stopping_ = false;
 };

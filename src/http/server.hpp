@@ -3,6 +3,8 @@
 // assets with SPA fallback, WebSocket endpoints. Handlers run synchronously on a small pool.
 
 #include <cstddef>
+#include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -13,6 +15,20 @@
 #include "http/router.hpp"
 
 namespace carillon::http {
+
+// A request whose body is streamed to a temporary file instead of memory (firmware images of
+// hundreds of MB). Matching requests are read chunk by chunk into a fresh file named
+// ".upload-XXXXXX" (random, mode 0600) in `directory` while SHA-256 is computed; then the route's
+// ordinary handler runs with Request::body_file/body_size/body_sha256 set and an empty body.
+// The handler runs only once the body is complete, so authentication there happens after the
+// upload. More than max_bytes (announced or chunked) is a 413 problem; the temporary file is
+// removed on 413, on a client disconnect or error mid-upload, and after the handler returns.
+struct UploadRoute {
+  std::string path_prefix;  // decoded path prefix, e.g. "/api/v1/firmware/"
+  std::string method = "POST";
+  std::filesystem::path directory;  // must exist; same file system as the handler's destination
+  std::uint64_t max_bytes = 0;
+};
 
 struct ServerOptions {
   std::string address = "127.0.0.1";  // IPv4 or IPv6 literal to listen on
@@ -30,6 +46,8 @@ struct ServerOptions {
   // bytes instead (e.g. logo or firmware uploads). 0 = no exception.
   std::size_t body_limit_large = 0;
   std::vector<std::string> large_body_prefixes;
+  // Checked before the body limits above; the first route matching method and path wins.
+  std::vector<UploadRoute> upload_routes;
   int threads = 2;  // handler threads (handlers block them); I/O runs on one more thread
   // If set: GET/HEAD of paths outside /api/ that no route claims are served from this directory,
   // with index.html for unknown extension-less paths (SPA routes). Never outside the directory.

@@ -76,7 +76,15 @@ struct CallContext {
   struct srtp* srtp_tx = nullptr;
   struct srtp* srtp_rx = nullptr;
   std::array<std::uint8_t, kSrtpKeySalt> local_key{};
+  std::array<std::uint8_t, kSrtpKeySalt> remote_key{};
   std::string crypto_tag = "1";
+  // A REFER from the peer being followed: its subscription (NOTIFY sipfrag) and the new call.
+  struct sipnot* refer_not = nullptr;
+  CallId transfer_to = 0;
+  // A REFER this agent sent: the subscription that receives the peer's NOTIFYs.
+  struct sipsub* refer_sub = nullptr;
+  bool refer_done = true;
+  bool sending = true;  // false while the peer holds the call (its offer says sendonly/inactive)
   sa remote_rtp{};
   int pt_audio = -1;
   int pt_event = -1;
@@ -107,6 +115,8 @@ struct CallContext {
   ~CallContext() {
     tmr_cancel(&no_answer_timer);
     tmr_cancel(&release_timer);
+    mem_deref(refer_not);  // a subscription still open gets its terminating NOTIFY
+    mem_deref(refer_sub);
     mem_deref(sess);  // sends BYE (established) or CANCEL (outgoing, unanswered)
     mem_deref(helper_rtp);
     mem_deref(helper_rtcp);
@@ -134,6 +144,7 @@ class UserAgent::Impl {
   Status reject(CallId id, int code);
   Status hangup(CallId id);
   Status send_dtmf(CallId id, std::string_view digits);
+  Status transfer(CallId id, const std::string& target);
   CallContext* find(CallId id) const;
 
   const UaSettings settings_;
@@ -157,6 +168,9 @@ class UserAgent::Impl {
   void close_call(CallContext& call, int code, std::string reason);
   void tick();
   void incoming(const sip_msg* msg);
+  void refer(CallContext& call, const sip_msg* msg);
+  void transfer_report(CallContext& call, int code);
+  void transfer_progress(CallContext& call);
   void rtp_received(CallContext& call, const rtp_header& hdr, mbuf* mb);
   void send_frame(CallContext& call);
   void receive_frame(CallContext& call);
@@ -170,6 +184,7 @@ class UserAgent::Impl {
   struct tls* tls_ = nullptr;
   struct sip* sip_ = nullptr;
   struct sipsess_sock* sess_sock_ = nullptr;
+  struct sipevent_sock* event_sock_ = nullptr;
   struct sipreg* reg_ = nullptr;
   std::optional<Account> account_;
   tmr tick_timer_{};
@@ -270,6 +285,27 @@ struct Callbacks {
     } else {
       call->ua->close_call(*call, 0, err ? errstr(err) : "closed");
     }
+  }
+
+  static void on_refer(struct sip*, const sip_msg* msg, void* arg) {
+    auto* call = static_cast<CallContext*>(arg);
+    call->ua->refer(*call, msg);
+  }
+
+  static void on_refer_notify(struct sip* sip, const sip_msg* msg, void* arg) {
+    auto* call = static_cast<CallContext*>(arg);
+    (void)sip_treply(nullptr, sip, msg, 200, "OK");
+    // message/sipfrag: "SIP/2.0 <code> <reason>"
+    pl code{};
+    if (mbuf_get_left(msg->mb) > 0 &&
+        re_regex(reinterpret_cast<const char*>(mbuf_buf(msg->mb)), mbuf_get_left(msg->mb), "SIP/2.0 [0-9]+", &code) == 0)
+      call->ua->transfer_report(*call, static_cast<int>(pl_u32(&code)));
+  }
+
+  static void on_refer_closed(int, const sip_msg* msg, const sipevent_substate*, void* arg) {
+    auto* call = static_cast<CallContext*>(arg);
+    // A refused REFER (e.g. 603) ends the subscription with that response.
+    call->ua->transfer_report(*call, msg != nullptr && msg->scode >= 300 ? msg->scode : 0);
   }
 
   static void on_no_answer(void* arg) {
@@ -427,6 +463,9 @@ Status UserAgent::Impl::setup() {
   sip_port_ = sa_port(&bound);
   if (int err = sipsess_listen(&sess_sock_, sip_, 32, Callbacks::on_incoming, this); err != 0)
     return fail(Errc::unavailable, "sipsess_listen: " + errstr(err));
+  // Notifier side only (NOTIFYs for REFERs we follow); subscriptions are not accepted.
+  if (int err = sipevent_listen(&event_sock_, sip_, 32, 32, nullptr, nullptr); err != 0)
+    return fail(Errc::unavailable, "sipevent_listen: " + errstr(err));
   tmr_init(&tick_timer_);
   tmr_init(&stop_timer_);
   next_tick_ = tmr_jiffies() + kTickMs;
@@ -470,6 +509,7 @@ void UserAgent::Impl::teardown() {
   tmr_cancel(&tick_timer_);
   tmr_cancel(&stop_timer_);
   reg_ = static_cast<struct sipreg*>(mem_deref(reg_));
+  event_sock_ = static_cast<struct sipevent_sock*>(mem_deref(event_sock_));
   sess_sock_ = static_cast<struct sipsess_sock*>(mem_deref(sess_sock_));
   if (sip_ != nullptr) sip_close(sip_, true);
   sip_ = static_cast<struct sip*>(mem_deref(sip_));
@@ -653,6 +693,18 @@ Status UserAgent::Impl::apply_remote(CallContext& call, bool offer) {
     RAND_bytes(reinterpret_cast<unsigned char*>(&call.timestamp), sizeof call.timestamp);
   }
   call.remote_rtp = *sdp_media_raddr(m);
+  // libre keeps the remote direction from our side: a peer's a=sendonly is our recvonly.
+  call.sending = (sdp_media_rdir(m) & SDP_SENDONLY) != 0;
+  call.info.held = !call.sending;
+  // A new offer may bring new keys (RFC 4568 section 7.1.4): receive with them from now on.
+  if (secure && call.srtp_rx != nullptr && remote_key != call.remote_key) {
+    struct srtp* fresh = nullptr;
+    if (srtp_alloc(&fresh, SRTP_AES_CM_128_HMAC_SHA1_80, remote_key.data(), kSrtpKeySalt, 0) != 0)
+      return fail(Errc::internal, "srtp_alloc failed");
+    mem_deref(call.srtp_rx);
+    call.srtp_rx = fresh;
+  }
+  if (secure) call.remote_key = remote_key;
 
   if (secure && call.srtp_tx == nullptr) {
     if (srtp_alloc(&call.srtp_tx, SRTP_AES_CM_128_HMAC_SHA1_80, call.local_key.data(), kSrtpKeySalt, 0) != 0 ||
@@ -673,7 +725,112 @@ Status UserAgent::Impl::apply_remote(CallContext& call, bool offer) {
 void UserAgent::Impl::start_media(CallContext& call) { call.media_running = call.encoder != nullptr; }
 
 void UserAgent::Impl::report(CallContext& call) {
+  if (call.info.transferred_from != 0) transfer_progress(call);
   if (handlers_.on_call_state) handlers_.on_call_state(call.info);
+}
+
+// REFER inside a call (RFC 3515): 202, a subscription reporting the new call as
+// message/sipfrag, and the new call to the Refer-To URI through the same account.
+void UserAgent::Impl::refer(CallContext& call, const sip_msg* msg) {
+  if (!handlers_.on_transfer || stopping_) {
+    (void)sip_reply(sip_, msg, 603, "Decline");
+    return;
+  }
+  if (call.info.state != CallState::established) {
+    (void)sip_reply(sip_, msg, 403, "Call Not Established");
+    return;
+  }
+  if (call.refer_not != nullptr) {
+    (void)sip_reply(sip_, msg, 491, "Request Pending");
+    return;
+  }
+  const sip_hdr* hdr = sip_msg_hdr(msg, SIP_HDR_REFER_TO);
+  sip_addr addr{};
+  if (hdr == nullptr || sip_addr_decode(&addr, &hdr->val) != 0) {
+    (void)sip_reply(sip_, msg, 400, "Bad Refer-To");
+    return;
+  }
+  // Blind transfer only: URI headers (Replaces=... of an attended transfer) are not followed.
+  std::string target = pl_string(addr.auri);
+  target = target.substr(0, target.find('?'));
+  const std::string cuser = account_ ? account_->username : "carillon";
+  if (int err = sipevent_accept(&call.refer_not, event_sock_, msg, sipsess_dialog(call.sess), nullptr, 202, "Accepted",
+                                60, 60, 60, cuser.c_str(), "message/sipfrag", Callbacks::on_auth, this, false, nullptr,
+                                nullptr, nullptr);
+      err != 0) {
+    (void)sip_reply(sip_, msg, 500, "Internal Error");
+    return;
+  }
+  (void)sipevent_notifyf(call.refer_not, nullptr, SIPEVENT_ACTIVE, SIPEVENT_DEACTIVATED, 0, "SIP/2.0 100 Trying\r\n");
+  log_->info("call id={} referred to {}", call.info.id, target);
+  auto placed = this->call(target);
+  if (!placed) {
+    (void)sipevent_notifyf(call.refer_not, nullptr, SIPEVENT_TERMINATED, SIPEVENT_NORESOURCE, 0,
+                           "SIP/2.0 503 Service Unavailable\r\n");
+    return;
+  }
+  CallContext* next = find(*placed);
+  next->info.transferred_from = call.info.id;
+  call.transfer_to = *placed;
+  handlers_.on_transfer(call.info.id, next->info);
+}
+
+Status UserAgent::Impl::transfer(CallId id, const std::string& target) {
+  CallContext* call = find(id);
+  if (call == nullptr || call->info.state == CallState::closed) return fail(Errc::not_found, "no such call", "id");
+  if (call->info.state != CallState::established) return fail(Errc::conflict, "the call is not established", "id");
+  if (!call->refer_done) return fail(Errc::conflict, "a transfer of this call is still running", "id");
+  if (target.rfind("sip:", 0) != 0 && target.rfind("sips:", 0) != 0)
+    return fail(Errc::invalid_argument, "target must start with sip: or sips:", "target");
+  if (target.find_first_of("<>\r\n") != std::string::npos)
+    return fail(Errc::invalid_argument, "target is not a URI", "target");
+  call->refer_sub = static_cast<struct sipsub*>(mem_deref(call->refer_sub));
+  const std::string cuser = account_ ? account_->username : "carillon";
+  if (int err = sipevent_drefer(&call->refer_sub, event_sock_, sipsess_dialog(call->sess), cuser.c_str(),
+                                Callbacks::on_auth, this, false, Callbacks::on_refer_notify,
+                                Callbacks::on_refer_closed, call, "Refer-To: <%s>\r\n", target.c_str());
+      err != 0)
+    return fail(Errc::internal, "cannot send REFER: " + errstr(err));
+  call->refer_done = false;
+  log_->info("call id={} transferred to {}", id, target);
+  return {};
+}
+
+void UserAgent::Impl::transfer_report(CallContext& call, int code) {
+  if (call.refer_done) return;
+  if (code == 0 || code >= 200) call.refer_done = true;
+  if (handlers_.on_transfer_progress) handlers_.on_transfer_progress(call.info.id, code);
+}
+
+// Reports the progress of a call placed for a REFER to the referring peer; when it is answered
+// the transferred call ends.
+void UserAgent::Impl::transfer_progress(CallContext& next) {
+  CallContext* original = find(next.info.transferred_from);
+  if (original == nullptr || original->transfer_to != next.info.id || original->refer_not == nullptr) return;
+  switch (next.info.state) {
+    case CallState::calling:
+      break;
+    case CallState::ringing:
+      (void)sipevent_notifyf(original->refer_not, nullptr, SIPEVENT_ACTIVE, SIPEVENT_DEACTIVATED, 0,
+                             "SIP/2.0 180 Ringing\r\n");
+      break;
+    case CallState::established:
+      (void)sipevent_notifyf(original->refer_not, nullptr, SIPEVENT_TERMINATED, SIPEVENT_NORESOURCE, 0,
+                             "SIP/2.0 200 OK\r\n");
+      original->transfer_to = 0;
+      close_call(*original, 0, "transferred");
+      break;
+    case CallState::closed: {
+      const int code = next.info.close_code >= 300 ? next.info.close_code : 487;
+      const std::string reason = next.info.close_code >= 300 ? next.info.close_reason : "Request Terminated";
+      (void)sipevent_notifyf(original->refer_not, nullptr, SIPEVENT_TERMINATED, SIPEVENT_NORESOURCE, 0,
+                             "SIP/2.0 %d %s\r\n", code, reason.c_str());
+      // The transferred call goes on; the peer may try again.
+      original->refer_not = static_cast<struct sipnot*>(mem_deref(original->refer_not));
+      original->transfer_to = 0;
+      break;
+    }
+  }
 }
 
 // Ends a call once: reports it and frees it later from a zero-delay timer (never inside a libre
@@ -723,7 +880,7 @@ void UserAgent::Impl::incoming(const sip_msg* msg) {
   const std::string cuser = account_ ? account_->username : "carillon";
   int err = sipsess_accept(&call->sess, sess_sock_, msg, 180, "Ringing", cuser.c_str(), "application/sdp", nullptr,
                            Callbacks::on_auth, this, false, Callbacks::on_offer, Callbacks::on_answer,
-                           Callbacks::on_established, nullptr, nullptr, Callbacks::on_close, call.get(), nullptr);
+                           Callbacks::on_established, nullptr, Callbacks::on_refer, Callbacks::on_close, call.get(), nullptr);
   if (err != 0) {
     (void)sip_treply(nullptr, sip_, msg, 500, "Internal Error");
     return;
@@ -774,7 +931,7 @@ Result<CallId> UserAgent::Impl::call(const std::string& uri) {
   int err = sipsess_connect(&call->sess, sess_sock_, uri.c_str(), display, from.c_str(), cuser.c_str(),
                             routec ? routev : nullptr, routec, "application/sdp", offer, Callbacks::on_auth, this,
                             false, Callbacks::on_offer, Callbacks::on_answer, Callbacks::on_progress,
-                            Callbacks::on_established, nullptr, nullptr, Callbacks::on_close, call.get(), nullptr);
+                            Callbacks::on_established, nullptr, Callbacks::on_refer, Callbacks::on_close, call.get(), nullptr);
   if (err != 0) return fail(Errc::invalid_argument, "cannot call " + uri + ": " + errstr(err), "uri");
   call->info.sip_call_id = sip_dialog_callid(sipsess_dialog(call->sess));
   tmr_start(&call->no_answer_timer, static_cast<std::uint64_t>(settings_.no_answer_timeout_s) * 1000,
@@ -886,6 +1043,13 @@ void UserAgent::Impl::send_frame(CallContext& call) {
   } else {
     std::fill(frame.begin(), frame.end(), 0);
   }
+  if (!call.sending) {
+    // On hold: the source keeps its pace and the timestamps their clock; the first packet after
+    // resuming carries the marker bit.
+    call.timestamp += rtp_ticks_per_frame(*call.info.codec);
+    call.first_packet = true;
+    return;
+  }
   if (!call.encoder->encode(frame, call.payload)) return;
   mbuf* mb = mbuf_alloc(RTP_HEADER_SIZE + call.payload.size() + 16);
   if (mb == nullptr) return;
@@ -991,6 +1155,12 @@ Status UserAgent::hangup(CallId id) {
 Status UserAgent::send_dtmf(CallId id, std::string_view digits) {
   Status result;
   auto status = impl_->run([&] { result = impl_->send_dtmf(id, digits); });
+  return status ? result : status;
+}
+
+Status UserAgent::transfer(CallId id, const std::string& target) {
+  Status result;
+  auto status = impl_->run([&] { result = impl_->transfer(id, target); });
   return status ? result : status;
 }
 

@@ -1,6 +1,9 @@
 #pragma once
 // A SIP user agent on libre: SIP over TLS (server certificate verified), digest auth, SDES-SRTP
 // (AES_CM_128_HMAC_SHA1_80), Opus / G.722 / G.711 audio, RFC 4733 DTMF, many calls per process.
+// Hold by the peer (re-INVITE with a=sendonly / a=inactive) is followed: the answer says
+// recvonly / inactive and no audio is sent until the peer resumes. A blind transfer by the peer
+// (in-dialog REFER, RFC 3515) is followed when Handlers::on_transfer is set.
 //
 // Threading: libre runs in one dedicated thread owned by the UserAgent (the "media thread").
 // Every public method may be called from any thread, including from inside a handler; calls from
@@ -72,6 +75,8 @@ struct CallInfo {
   bool srtp = false;
   int close_code = 0;       // SIP status that ended the call (e.g. 486, 488), 0 if none
   std::string close_reason;
+  bool held = false;        // the peer put the call on hold: no audio is sent meanwhile
+  CallId transferred_from = 0;  // the call whose REFER placed this call, 0 if none
 };
 
 struct RtpStats {
@@ -90,6 +95,16 @@ struct Handlers {
   std::function<void(const CallInfo&)> on_incoming;
   std::function<void(const CallInfo&)> on_call_state;
   std::function<void(CallId, char digit)> on_dtmf;
+  // The peer of call `transferred` asked (REFER) to call someone else, and the agent placed that
+  // call (`new_call`, outgoing, through the same account). The REFER was answered 202 and the
+  // peer hears the new call's progress (NOTIFY message/sipfrag: 100, 180, final status); once it
+  // is answered the transferred call is hung up; if it fails, the transferred call stays.
+  // Without this handler REFER is declined (603).
+  std::function<void(CallId transferred, const CallInfo& new_call)> on_transfer;
+  // Progress of a transfer this agent asked for (UserAgent::transfer): the status line the peer
+  // reported for its new call (100, 180, 200, 486, ...), or 0 when the subscription ended
+  // without one. Final codes (>= 200) are the last report.
+  std::function<void(CallId, int code)> on_transfer_progress;
 };
 
 class UserAgent {
@@ -113,6 +128,11 @@ class UserAgent {
   Status reject(CallId id, int code = 486);
   Status hangup(CallId id);
   Status send_dtmf(CallId id, std::string_view digits);
+  // Blind transfer: asks the peer of the established call `id` to call `target` (REFER with
+  // Refer-To: <target>); its reports arrive through on_transfer_progress. The call itself stays
+  // until either side hangs up. Errors: not_found, conflict (not established, or a transfer of
+  // this call is still running), invalid_argument (target not sip:/sips:).
+  Status transfer(CallId id, const std::string& target);
   // The call reads its source and writes its sink every 20 ms; nullptr = silence / discard.
   Status set_source(CallId id, std::shared_ptr<AudioSource> source);
   Status set_sink(CallId id, std::shared_ptr<AudioSink> sink);

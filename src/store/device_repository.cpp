@@ -309,7 +309,8 @@ Result<Page<Device>> SqlDeviceRepository::list(const devices::DeviceFilter& filt
 Result<std::vector<devices::DeviceSummary>> SqlDeviceRepository::summaries(const devices::DeviceFilter& filter,
                                                                           const std::vector<std::string>& site_ids) {
   return detail::guarded(db_, [&](soci::session& sql) -> Result<std::vector<devices::DeviceSummary>> {
-    Query q("SELECT id, site_id, role, model, hardware_revision, firmware_version, online, capabilities FROM devices"
+    Query q("SELECT id, company_id, site_id, role, model, hardware_revision, firmware_version, online, capabilities"
+            " FROM devices"
             " WHERE revoked = 0");
     if (!filter.company_id.empty()) {
       q << " AND company_id = ";
@@ -334,6 +335,7 @@ Result<std::vector<devices::DeviceSummary>> SqlDeviceRepository::summaries(const
       std::string capabilities;
       void bind(soci::statement& st) {
         st.exchange(soci::into(d.id));
+        st.exchange(soci::into(d.company_id));
         st.exchange(soci::into(d.site_id));
         st.exchange(soci::into(d.role));
         st.exchange(soci::into(d.model));

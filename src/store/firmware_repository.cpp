@@ -47,15 +47,6 @@ constexpr const char* kRolloutColumns =
     "id, company_id, image_id, waves, failure_threshold, state, current_wave, stop_reason, created_at, updated_at, "
     "created_by";
 
-firmware::RolloutState parse_rollout_state(const std::string& text) {
-  using firmware::RolloutState;
-  for (auto s : {RolloutState::running, RolloutState::paused, RolloutState::cancelled, RolloutState::stopped,
-                 RolloutState::completed}) {
-    if (text == firmware::to_string(s)) return s;
-  }
-  throw std::runtime_error("unknown rollout state in database: " + text);
-}
-
 struct RolloutRow {
   Rollout rollout;
   std::string waves, state;
@@ -77,7 +68,9 @@ struct RolloutRow {
     Rollout out = rollout;
     out.waves = json::parse(waves).get<std::vector<int>>();
     out.failure_threshold_percent = static_cast<int>(threshold);
-    out.state = parse_rollout_state(state);
+    auto parsed = firmware::parse_rollout_state(state);
+    if (!parsed) throw std::runtime_error("unknown rollout state in database: " + state);
+    out.state = *parsed;
     out.current_wave = static_cast<int>(current_wave);
     return out;
   }

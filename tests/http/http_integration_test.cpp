@@ -29,9 +29,11 @@
 #include <fstream>
 #include <future>
 #include <mutex>
+#include <random>
 #include <thread>
 
 #include <nlohmann/json.hpp>
+#include <openssl/evp.h>
 
 #include "common/files.hpp"
 #include "http/client.hpp"
@@ -687,6 +689,352 @@ TEST_F(HttpServerTest, WithoutClientCaNoClientNameIsReported) {
   start();
   auto response = must(client().request("GET", url("/api/v1/whoami")));
   EXPECT_EQ(json::parse(response.body)["cn"], "");
+}
+
+
+// --- Firmware-sized transfers: streamed uploads, file responses with ranges, resumed downloads ---
+
+constexpr std::uint64_t kMiB = 1024 * 1024;
+
+std::string hex_of(const unsigned char* data, unsigned int size) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < size; ++i) {
+    hex.push_back(kHex[data[i] >> 4]);
+    hex.push_back(kHex[data[i] & 0x0f]);
+  }
+  return hex;
+}
+
+class Sha256 {
+ public:
+  Sha256() : context_(EVP_MD_CTX_new(), EVP_MD_CTX_free) { EVP_DigestInit_ex(context_.get(), EVP_sha256(), nullptr); }
+  void update(const void* data, std::size_t size) { EVP_DigestUpdate(context_.get(), data, size); }
+  std::string hex() {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EVP_DigestFinal_ex(context_.get(), digest, &length);
+    return hex_of(digest, length);
+  }
+
+ private:
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> context_;
+};
+
+// Streams `path` through SHA-256 (the test must not hold 200 MB either).
+std::string sha256_of_file(const fs::path& path) {
+  Sha256 sha;
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> buffer(kMiB);
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    sha.update(buffer.data(), static_cast<std::size_t>(in.gcount()));
+  }
+  return sha.hex();
+}
+
+// `size` bytes of seeded pseudo-random data written in 1 MiB pieces (one random block, each piece
+// stamped with its index so no two are equal). Returns the SHA-256, computed while writing.
+std::string make_data_file(const fs::path& path, std::uint64_t size, std::uint64_t seed) {
+  std::mt19937_64 random(seed);
+  std::vector<std::uint64_t> block(kMiB / sizeof(std::uint64_t));
+  for (auto& word : block) word = random();
+  Sha256 sha;
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  for (std::uint64_t written = 0, index = 0; written < size; ++index) {
+    block[0] = index ^ seed;
+    std::size_t piece = static_cast<std::size_t>(std::min<std::uint64_t>(kMiB, size - written));
+    out.write(reinterpret_cast<const char*>(block.data()), static_cast<std::streamsize>(piece));
+    sha.update(block.data(), piece);
+    written += piece;
+  }
+  out.close();
+  if (!out) throw std::runtime_error("cannot write " + path.string());
+  return sha.hex();
+}
+
+long rss_kib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  throw std::runtime_error("no VmRSS in /proc/self/status");
+}
+
+std::size_t count_entries(const fs::path& dir) {
+  return static_cast<std::size_t>(std::distance(fs::directory_iterator(dir), fs::directory_iterator()));
+}
+
+// Polls until `condition` holds (or kWait passes).
+template <class Condition>
+bool eventually(Condition condition) {
+  auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return condition();
+}
+
+class TransferTest : public HttpServerTest {
+ protected:
+  void SetUp() override {
+    HttpServerTest::SetUp();
+    uploads_ = dir_.path() / "uploads";
+    store_ = dir_.path() / "store";
+    fs::create_directories(uploads_);
+    fs::create_directories(store_);
+    options_.upload_routes = {UploadRoute{"/api/v1/firmware/", "POST", uploads_, 256 * kMiB},
+                              UploadRoute{"/api/v1/small/", "POST", uploads_, kMiB}};
+    auto store = [this](const Request& request) {
+      json seen = {{"size", request.body_size},
+                   {"sha256", request.body_sha256},
+                   {"body_empty", request.body.empty()},
+                   {"in_upload_dir", request.body_file.parent_path() == uploads_},
+                   {"mode", static_cast<int>(fs::status(request.body_file).permissions() & fs::perms::all)}};
+      // "discard" leaves the file where it is: the server must remove it.
+      if (request.params.at("name") != "discard") fs::rename(request.body_file, store_ / request.params.at("name"));
+      return json_response(200, seen);
+    };
+    router_.add("POST", "/api/v1/firmware/{name}", store);
+    router_.add("POST", "/api/v1/small/{name}", store);
+    router_.add("GET", "/api/v1/images/{name}", [this](const Request& request) {
+      Response response;
+      response.content_type = "application/octet-stream";
+      response.file = store_ / request.params.at("name");
+      if (request.query.count("etag")) response.etag = request.query.at("etag");
+      return response;
+    });
+  }
+
+  testing::TempDir data_;  // source files, apart from the server's directories
+  fs::path uploads_;
+  fs::path store_;
+};
+
+TEST_F(TransferTest, UploadOf200MbIsStreamedToDiskWithItsSha256) {
+  start();
+  fs::path source = data_.path() / "image.bin";
+  std::string expected = make_data_file(source, 200 * kMiB, 1);
+  long before = rss_kib();
+  auto response = must(client().upload_file("POST", url("/api/v1/firmware/fw-1.bin"), source));
+  long after = rss_kib();
+  ASSERT_EQ(response.status, 200) << response.body;
+  json seen = json::parse(response.body);
+  EXPECT_EQ(seen["size"], 200 * kMiB);
+  EXPECT_EQ(seen["sha256"], expected);
+  EXPECT_EQ(seen["body_empty"], true);
+  EXPECT_EQ(seen["in_upload_dir"], true);
+  EXPECT_EQ(seen["mode"], 0600);
+  EXPECT_LT(after - before, 50 * 1024) << "RSS grew from " << before << " KiB to " << after << " KiB";
+  EXPECT_EQ(fs::file_size(store_ / "fw-1.bin"), 200 * kMiB);
+  EXPECT_EQ(count_entries(uploads_), 0u);
+}
+
+TEST_F(TransferTest, UploadFileTheHandlerLeavesIsRemoved) {
+  start();
+  fs::path source = data_.path() / "small.bin";
+  std::string expected = make_data_file(source, 300 * 1024, 2);
+  auto response = must(client().upload_file("POST", url("/api/v1/small/discard"), source));
+  ASSERT_EQ(response.status, 200) << response.body;
+  EXPECT_EQ(json::parse(response.body)["sha256"], expected);
+  EXPECT_EQ(count_entries(uploads_), 0u);
+  EXPECT_EQ(count_entries(store_), 0u);
+  // Ordinary routes still read bodies into memory.
+  auto echo = must(client().request("POST", url("/api/v1/echo"), R"({"a":1})"));
+  EXPECT_EQ(json::parse(echo.body)["body"], R"({"a":1})");
+}
+
+TEST_F(TransferTest, UploadOverTheLimitIs413AndLeavesNoFile) {
+  start();
+  fs::path source = data_.path() / "big.bin";
+  make_data_file(source, 2 * kMiB, 3);
+  auto announced = must(client().upload_file("POST", url("/api/v1/small/x.bin"), source));
+  EXPECT_EQ(announced.status, 413);
+  EXPECT_EQ(json::parse(announced.body)["type"], "https://carillon.dev/problems/too-large");
+  EXPECT_EQ(count_entries(uploads_), 0u);
+
+  // Chunked: the limit is found while streaming; the partial file goes away.
+  IoThread io;
+  std::string chunk(256 * 1024, 'z');
+  std::string request = "POST /api/v1/small/y.bin HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 6; ++i) request += "40000\r\n" + chunk + "\r\n";
+  request += "0\r\n\r\n";
+  std::string answer = raw_exchange(io, server_->port(), request);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 413", 0), 0u) << answer.substr(0, 200);
+  EXPECT_EQ(count_entries(uploads_), 0u);
+  EXPECT_EQ(count_entries(store_), 0u);
+}
+
+TEST_F(TransferTest, ClientDisconnectMidUploadRemovesThePartialFile) {
+  start();
+  IoThread io;
+  {
+    TlsConnection connection(io, server_->port());
+    connection.write("POST /api/v1/firmware/cut.bin HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                     std::to_string(50 * kMiB) + "\r\n\r\n" + std::string(kMiB, 'a'));
+    ASSERT_TRUE(eventually([&] { return count_entries(uploads_) == 1; }));
+  }
+  EXPECT_TRUE(eventually([&] { return count_entries(uploads_) == 0; }));
+  EXPECT_EQ(count_entries(store_), 0u);
+  // The server is fine afterwards.
+  EXPECT_EQ(must(client().request("GET", url("/healthz"))).status, 200);
+}
+
+TEST_F(TransferTest, FileResponsesHonourRangesIfRangeAndHead) {
+  start();
+  make_data_file(store_ / "img.bin", kMiB, 4);
+  std::string content = read_file(store_ / "img.bin").value();
+  const std::string size = std::to_string(kMiB);
+
+  auto whole = must(client().request("GET", url("/api/v1/images/img.bin")));
+  ASSERT_EQ(whole.status, 200);
+  EXPECT_EQ(whole.body, content);
+  EXPECT_EQ(whole.headers["content-type"], "application/octet-stream");
+  EXPECT_EQ(whole.headers["accept-ranges"], "bytes");
+  EXPECT_EQ(whole.headers["content-length"], size);
+  EXPECT_FALSE(whole.headers["last-modified"].empty());
+  std::string etag = whole.headers["etag"];
+  ASSERT_GE(etag.size(), 3u);
+  EXPECT_EQ(etag.front(), '"');
+
+  auto first = must(client().request("GET", url("/api/v1/images/img.bin"), "", {{"Range", "bytes=0-99"}}));
+  EXPECT_EQ(first.status, 206);
+  EXPECT_EQ(first.body, content.substr(0, 100));
+  EXPECT_EQ(first.headers["content-range"], "bytes 0-99/" + size);
+  EXPECT_EQ(first.headers["content-length"], "100");
+
+  auto suffix = must(client().request("GET", url("/api/v1/images/img.bin"), "", {{"Range", "bytes=-100"}}));
+  EXPECT_EQ(suffix.status, 206);
+  EXPECT_EQ(suffix.body, content.substr(kMiB - 100));
+  EXPECT_EQ(suffix.headers["content-range"], "bytes " + std::to_string(kMiB - 100) + "-" + std::to_string(kMiB - 1) +
+                                                 "/" + size);
+
+  auto open_end = must(client().request("GET", url("/api/v1/images/img.bin"), "", {{"Range", "bytes=1000000-"}}));
+  EXPECT_EQ(open_end.status, 206);
+  EXPECT_EQ(open_end.body, content.substr(1000000));
+
+  auto beyond = must(client().request("GET", url("/api/v1/images/img.bin"), "", {{"Range", "bytes=" + size + "-"}}));
+  EXPECT_EQ(beyond.status, 416);
+  EXPECT_EQ(beyond.headers["content-range"], "bytes */" + size);
+
+  auto several = must(client().request("GET", url("/api/v1/images/img.bin"), "", {{"Range", "bytes=0-1,5-9"}}));
+  EXPECT_EQ(several.status, 200);
+  EXPECT_EQ(several.body.size(), kMiB);
+
+  auto stale = must(client().request("GET", url("/api/v1/images/img.bin"), "",
+                                     {{"Range", "bytes=0-99"}, {"If-Range", "\"something-else\""}}));
+  EXPECT_EQ(stale.status, 200);
+  EXPECT_EQ(stale.body, content);
+  auto current = must(client().request("GET", url("/api/v1/images/img.bin"), "",
+                                       {{"Range", "bytes=0-99"}, {"If-Range", etag}}));
+  EXPECT_EQ(current.status, 206);
+  EXPECT_EQ(current.body, content.substr(0, 100));
+
+  auto head = must(client().request("HEAD", url("/api/v1/images/img.bin")));
+  EXPECT_EQ(head.status, 200);
+  EXPECT_TRUE(head.body.empty());
+  EXPECT_EQ(head.headers["content-length"], size);
+  EXPECT_EQ(head.headers["etag"], etag);
+  EXPECT_EQ(head.headers["accept-ranges"], "bytes");
+
+  auto named = must(client().request("GET", url("/api/v1/images/img.bin?etag=sha-abc"), "", {{"Range", "bytes=0-0"}}));
+  EXPECT_EQ(named.status, 206);
+  EXPECT_EQ(named.headers["etag"], "\"sha-abc\"");
+
+  EXPECT_EQ(must(client().request("GET", url("/api/v1/images/missing.bin"))).status, 404);
+}
+
+TEST_F(TransferTest, FileResponsesKeepTheConnectionAlive) {
+  start();
+  make_data_file(store_ / "img.bin", 200 * 1024, 5);
+  std::string content = read_file(store_ / "img.bin").value();
+  IoThread io;
+  TlsConnection connection(io, server_->port());
+  connection.write("GET /api/v1/images/img.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=10-19\r\n\r\n");
+  auto part = connection.read_response();
+  EXPECT_EQ(part.result_int(), 206);
+  EXPECT_EQ(part.body(), content.substr(10, 10));
+  connection.write("GET /api/v1/images/img.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto whole = connection.read_response();
+  EXPECT_EQ(whole.result_int(), 200);
+  EXPECT_EQ(whole.body(), content);
+  connection.write("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(connection.read_response().result_int(), 200);
+}
+
+// Cancels a download once it has at least `fraction` of the file; returns the bytes kept.
+std::uint64_t cancelled_download(Client client, const std::string& url, const fs::path& destination, double fraction) {
+  auto result = client.download(url, destination, [fraction](const DownloadProgress& progress) {
+    return progress.total == 0 || static_cast<double>(progress.received) < fraction * static_cast<double>(progress.total);
+  });
+  if (result) throw std::runtime_error("download was not cancelled");
+  EXPECT_EQ(result.error().code, Errc::unavailable);
+  EXPECT_NE(result.error().message.find("cancelled"), std::string::npos) << result.error().message;
+  return fs::file_size(destination);
+}
+
+TEST_F(TransferTest, InterruptedDownloadResumesWhereItStopped) {
+  start();
+  std::string expected = make_data_file(store_ / "fw.bin", 32 * kMiB, 6);
+  fs::path destination = data_.path() / "fw.bin";
+  fs::path side = data_.path() / "fw.bin.etag";
+  std::uint64_t kept = cancelled_download(client(), url("/api/v1/images/fw.bin"), destination, 0.4);
+  EXPECT_GE(kept, 32 * kMiB * 4 / 10);
+  EXPECT_LT(kept, 32 * kMiB);
+  EXPECT_TRUE(fs::exists(side));
+
+  std::uint64_t first_seen = 0;
+  auto resumed = client().download(url("/api/v1/images/fw.bin"), destination, [&](const DownloadProgress& progress) {
+    if (first_seen == 0) first_seen = progress.received;
+    EXPECT_EQ(progress.total, 32 * kMiB);
+    return true;
+  });
+  ASSERT_TRUE(resumed) << resumed.error().message;
+  EXPECT_EQ(resumed->status, 206);
+  EXPECT_TRUE(resumed->body.empty());
+  EXPECT_GT(first_seen, kept);  // counted from the kept bytes, not from zero
+  EXPECT_EQ(sha256_of_file(destination), expected);
+  EXPECT_FALSE(fs::exists(side));
+
+  // Asking again for a complete file: the server's 416 confirms it, nothing is rewritten.
+  auto again = must(client().download(url("/api/v1/images/fw.bin"), destination));
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(sha256_of_file(destination), expected);
+}
+
+TEST_F(TransferTest, DownloadRestartsWhenTheFileChangedBetweenAttempts) {
+  start();
+  make_data_file(store_ / "fw.bin", 16 * kMiB, 7);
+  fs::path destination = data_.path() / "fw.bin";
+  std::uint64_t kept = cancelled_download(client(), url("/api/v1/images/fw.bin"), destination, 0.4);
+  ASSERT_GT(kept, 0u);
+
+  std::string replaced = make_data_file(store_ / "fw.bin", 16 * kMiB, 8);
+  // Same size: only the modification time tells the versions apart. Make sure it moved.
+  fs::last_write_time(store_ / "fw.bin", fs::last_write_time(store_ / "fw.bin") + 5s);
+  std::uint64_t first_seen = 0;
+  auto restarted = client().download(url("/api/v1/images/fw.bin"), destination, [&](const DownloadProgress& progress) {
+    if (first_seen == 0) first_seen = progress.received;
+    return true;
+  });
+  ASSERT_TRUE(restarted) << restarted.error().message;
+  EXPECT_EQ(restarted->status, 200);
+  EXPECT_LE(first_seen, 1 * kMiB);
+  EXPECT_EQ(sha256_of_file(destination), replaced);
+}
+
+TEST_F(TransferTest, DownloadErrorsLeaveTheDestinationAlone) {
+  start();
+  fs::path destination = data_.path() / "none.bin";
+  auto missing = must(client().download(url("/api/v1/images/none.bin"), destination));
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(json::parse(missing.body)["status"], 404);
+  EXPECT_FALSE(fs::exists(destination));
+  auto refused = Client(ClientOptions{cert_.cert, "", "", 2000}).download("https://127.0.0.1:1/x", destination);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::unavailable);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// Pure tests of the HTTP layer: routing, problem+json mapping, target parsing, static files.
+// Pure tests of the HTTP layer: routing, problem+json mapping, target parsing, static files, ranges.
 #include <algorithm>
 
 #include <gtest/gtest.h>
@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "http/problem.hpp"
+#include "http/ranges.hpp"
 #include "http/router.hpp"
 #include "http/static_files.hpp"
 #include "http/uri.hpp"
@@ -299,6 +300,65 @@ TEST_F(StaticFilesTest, RefusesTraversal) {
     EXPECT_NE(response.status, 200) << path;
     EXPECT_EQ(response.body.find("top secret"), std::string::npos) << path;
   }
+}
+
+
+using Kind = RangeDecision::Kind;
+
+void expect_range(const RangeDecision& decision, Kind kind, std::uint64_t first = 0, std::uint64_t length = 0) {
+  EXPECT_EQ(decision.kind, kind);
+  if (kind == Kind::partial) {
+    EXPECT_EQ(decision.first, first);
+    EXPECT_EQ(decision.length, length);
+  }
+}
+
+TEST(RangeTest, SingleRangesOfAllThreeForms) {
+  const std::string etag = "\"e1\"";
+  const std::string date = "Wed, 25 Nov 2026 14:00:00 GMT";
+  expect_range(decide_range("bytes=0-99", "", etag, date, 1000), Kind::partial, 0, 100);
+  expect_range(decide_range("bytes=990-2000", "", etag, date, 1000), Kind::partial, 990, 10);
+  expect_range(decide_range("bytes=400-", "", etag, date, 1000), Kind::partial, 400, 600);
+  expect_range(decide_range("bytes=-100", "", etag, date, 1000), Kind::partial, 900, 100);
+  expect_range(decide_range("bytes=-5000", "", etag, date, 1000), Kind::partial, 0, 1000);
+  expect_range(decide_range("BYTES = 5-5", "", etag, date, 1000), Kind::whole);  // not the grammar
+  expect_range(decide_range("Bytes=5-5", "", etag, date, 1000), Kind::partial, 5, 1);
+  expect_range(decide_range("", "", etag, date, 1000), Kind::whole);
+}
+
+TEST(RangeTest, UnsatisfiableMultipleAndMalformed) {
+  const std::string etag = "\"e1\"";
+  expect_range(decide_range("bytes=1000-", "", etag, "", 1000), Kind::unsatisfiable);
+  expect_range(decide_range("bytes=1000-1001", "", etag, "", 1000), Kind::unsatisfiable);
+  expect_range(decide_range("bytes=-0", "", etag, "", 1000), Kind::unsatisfiable);
+  expect_range(decide_range("bytes=0-", "", etag, "", 0), Kind::unsatisfiable);
+  expect_range(decide_range("bytes=0-1,5-9", "", etag, "", 1000), Kind::whole);
+  expect_range(decide_range("bytes=9-5", "", etag, "", 1000), Kind::whole);
+  expect_range(decide_range("bytes=a-5", "", etag, "", 1000), Kind::whole);
+  expect_range(decide_range("bytes=5", "", etag, "", 1000), Kind::whole);
+  expect_range(decide_range("items=0-5", "", etag, "", 1000), Kind::whole);
+  expect_range(decide_range("bytes=99999999999999999999-", "", etag, "", 1000), Kind::whole);
+}
+
+TEST(RangeTest, IfRangeNeedsTheCurrentStrongValidator) {
+  const std::string etag = "\"e1\"";
+  const std::string date = "Wed, 25 Nov 2026 14:00:00 GMT";
+  expect_range(decide_range("bytes=10-", etag, etag, date, 100), Kind::partial, 10, 90);
+  expect_range(decide_range("bytes=10-", "\"e0\"", etag, date, 100), Kind::whole);
+  expect_range(decide_range("bytes=10-", "W/\"e1\"", etag, date, 100), Kind::whole);
+  expect_range(decide_range("bytes=10-", date, etag, date, 100), Kind::partial, 10, 90);
+  expect_range(decide_range("bytes=10-", "Tue, 24 Nov 2026 14:00:00 GMT", etag, date, 100), Kind::whole);
+  // A stale If-Range with an unsatisfiable range still gets the whole (new) file, not a 416.
+  expect_range(decide_range("bytes=500-", "\"e0\"", etag, date, 100), Kind::whole);
+}
+
+TEST(RangeTest, ValidatorsAndDates) {
+  EXPECT_EQ(http_date(std::chrono::system_clock::from_time_t(784111777)), "Sun, 06 Nov 1994 08:49:37 GMT");
+  EXPECT_EQ(file_etag(255, 16), "\"ff-10\"");
+  EXPECT_NE(file_etag(255, 16), file_etag(255, 17));
+  EXPECT_EQ(quote_etag("abc"), "\"abc\"");
+  EXPECT_EQ(quote_etag("\"abc\""), "\"abc\"");
+  EXPECT_EQ(quote_etag("W/\"abc\""), "W/\"abc\"");
 }
 
 }  // namespace

@@ -165,3 +165,38 @@ export async function blobUrl(path: string): Promise<string> {
   const r = await request('GET', path, undefined, 'image/*');
   return URL.createObjectURL(await r.blob());
 }
+
+// Sends a file as the raw request body (firmware images, logos) and reports the upload's
+// progress (0..1); refreshes the token once on 401 like request().
+export async function upload<T = any>(
+  method: string,
+  path: string,
+  body: Blob,
+  onProgress?: (fraction: number) => void,
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    const s = session.value;
+    const r = await new Promise<Response>((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open(method, path);
+      xhr.setRequestHeader('Accept', 'application/json');
+      xhr.setRequestHeader('Content-Type', body.type && !body.type.startsWith('application/') ? body.type : 'application/octet-stream');
+      if (s) xhr.setRequestHeader('Authorization', `Bearer ${s.access_token}`);
+      xhr.upload.onprogress = (e) => e.lengthComputable && onProgress?.(e.loaded / e.total);
+      xhr.onload = () => {
+        const headers = new Headers();
+        const type = xhr.getResponseHeader('Content-Type');
+        if (type) headers.set('Content-Type', type);
+        resolve(new Response(xhr.status === 204 ? null : xhr.responseText, { status: xhr.status, headers }));
+      };
+      xhr.onerror = () => reject(new Error(`${method} ${path}: network error`));
+      xhr.send(body);
+    });
+    if (r.status !== 401 || attempt > 3) {
+      if (!r.ok) throw await problemOf(r);
+      if (r.status === 204) return undefined as T;
+      return (await r.json()) as T;
+    }
+    if (!(await refresh())) await waitForRelogin();
+  }
+}

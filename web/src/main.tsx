@@ -5,6 +5,9 @@ import { type Language, language, languages, setLanguage, useT } from './i18n';
 import { CallsPage } from './pages/calls';
 import { ClaimPage } from './pages/claim';
 import { ClientPage } from './pages/client';
+import { DashboardPage } from './pages/dashboard';
+import { FirmwarePage } from './pages/firmware';
+import { RolloutsPage } from './pages/rollouts';
 import { DevicesPage } from './pages/devices';
 import { GroupsPage } from './pages/groups';
 import { LoginForm } from './pages/login';
@@ -22,12 +25,13 @@ interface Me {
   company_id: string | null;
 }
 
-const routes = ['tree', 'devices', 'claim', 'groups', 'calls', 'client', 'phone'] as const;
+const routes = ['dashboard', 'tree', 'devices', 'claim', 'groups', 'calls', 'firmware', 'rollouts', 'client', 'phone'] as const;
 type Route = (typeof routes)[number];
 
-function currentRoute(): Route {
+// No route in the address: null, the start page then depends on the user (see App).
+function currentRoute(): Route | null {
   const r = location.hash.replace(/^#\/?/, '') as Route;
-  return routes.includes(r) ? r : 'tree';
+  return routes.includes(r) ? r : null;
 }
 
 function LanguageSwitch() {
@@ -49,7 +53,7 @@ function App() {
   const t = useT();
   const s = useStore(session);
   const relogin = useStore(reloginNeeded);
-  const [route, setRoute] = useState<Route>(currentRoute());
+  const [hashRoute, setRoute] = useState<Route | null>(currentRoute());
   const [me, setMe] = useState<Me | null>(null);
   useEffect(() => {
     const onHash = () => setRoute(currentRoute());
@@ -77,6 +81,8 @@ function App() {
       </main>
     );
   }
+  // A company's users start on its dashboard; platform admins on the tenancy tree.
+  const route: Route = hashRoute ?? (me?.company_id ? 'dashboard' : 'tree');
   if (route === 'phone') {
     // The installed app: the phone layout alone, without the portal's navigation.
     return (
@@ -91,11 +97,14 @@ function App() {
     );
   }
   const pages: Record<Exclude<Route, 'phone'>, () => preact.JSX.Element> = {
+    dashboard: () => (me ? <DashboardPage companyId={me.company_id} /> : <p>{t('common.loading')}</p>),
     tree: () => <TreePage />,
     devices: () => <DevicesPage />,
     claim: () => <ClaimPage />,
     groups: () => <GroupsPage />,
     calls: () => <CallsPage />,
+    firmware: () => (me ? <FirmwarePage role={me.role} /> : <p>{t('common.loading')}</p>),
+    rollouts: () => (me ? <RolloutsPage companyId={me.company_id} /> : <p>{t('common.loading')}</p>),
     client: () => (me ? <ClientPage companyId={me.company_id} /> : <p>{t('common.loading')}</p>),
   };
   return (

@@ -1,7 +1,7 @@
 import { UA, WebSocketInterface } from 'jssip';
 import type { RTCSession } from 'jssip/lib/RTCSession';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api } from './api';
+import { api, listAll } from './api';
 import { onEvent } from './events';
 import type { CallRecord } from './pages/calls';
 
@@ -29,6 +29,19 @@ export interface Call {
   state: 'ringing' | 'answering' | 'established' | 'ended';
   record?: CallRecord;
   doors: DoorOpener[];
+  // When the call arrived (Date.now()): the operator queue is in this order.
+  arrivedAt: number;
+  // Put on hold by this client (re-INVITE a=sendonly); the other side hears nothing meanwhile.
+  held: boolean;
+  // A blind transfer (REFER) in progress or refused; on success the call ends.
+  forward?: 'pending' | 'failed';
+}
+
+// Where a call can be forwarded: a user or a ring group of the company.
+export interface ForwardTarget {
+  kind: 'user' | 'group';
+  id: string;
+  name: string;
 }
 
 export interface Quality {
@@ -117,6 +130,8 @@ export function useSoftphone(companyId: string | null, options: SoftphoneOptions
   const [history, setHistory] = useState<CallRecord[]>([]);
   const [ended, setEnded] = useState(0);
   const audio = useRef<HTMLAudioElement>(null);
+  // Host part of this client's SIP address: users and ring groups are dialled as sip:<id>@domain.
+  const domain = useRef('');
   const callsRef = useRef<Call[]>([]);
   callsRef.current = calls;
   const optionsRef = useRef(options);
@@ -162,6 +177,7 @@ export function useSoftphone(companyId: string | null, options: SoftphoneOptions
         return;
       }
       if (stopped) return;
+      domain.current = creds.aor.replace(/^sips?:/, '').split('@').pop() ?? '';
       const next = new UA({
         sockets: [new WebSocketInterface(creds.wss_url)],
         uri: creds.aor,
@@ -197,6 +213,8 @@ export function useSoftphone(companyId: string | null, options: SoftphoneOptions
           if (se.originator === 'remote' && se.type === 'offer') se.sdp = preferCodecClockDtmf(se.sdp);
         });
         session.on('confirmed', () => update(callId, { state: 'established' }));
+        session.on('hold', (he: any) => he.originator === 'local' && update(callId, { held: true }));
+        session.on('unhold', (he: any) => he.originator === 'local' && update(callId, { held: false }));
         const onEnd = () => {
           setCalls((list) => list.filter((c) => c.callId !== callId));
           setEnded((n) => n + 1);
@@ -204,7 +222,7 @@ export function useSoftphone(companyId: string | null, options: SoftphoneOptions
         };
         session.on('ended', onEnd);
         session.on('failed', onEnd);
-        setCalls((list) => [...list, { session, callId, caller, state: 'ringing', doors: [] }]);
+        setCalls((list) => [...list, { session, callId, caller, state: 'ringing', doors: [], arrivedAt: Date.now(), held: false }]);
         loadHistory();
       });
       next.start();
@@ -242,7 +260,7 @@ export function useSoftphone(companyId: string | null, options: SoftphoneOptions
     return () => clearInterval(timer);
   }, [calls]);
 
-  const active = calls.find((c) => c.state === 'established');
+  const active = calls.find((c) => c.state === 'established' && !c.held) ?? calls.find((c) => c.state === 'established');
   useEffect(() => {
     if (!active) {
       setQuality(null);
@@ -262,9 +280,41 @@ export function useSoftphone(companyId: string | null, options: SoftphoneOptions
     return () => clearInterval(timer);
   }, [active?.callId]);
 
+  // Answering one call puts the calls in progress on hold; waiting calls keep ringing.
   const answer = (c: Call) => {
+    for (const other of callsRef.current)
+      if (other.callId !== c.callId && other.state === 'established' && !other.held) other.session.hold();
     update(c.callId, { state: 'answering' });
     c.session.answer({ mediaConstraints: { audio: true, video: false }, pcConfig });
+  };
+  // The operator queue: the call that has waited longest.
+  const takeNext = () => {
+    const next = queueOf(callsRef.current)[0];
+    if (next) answer(next);
+  };
+  const hold = (c: Call) => c.session.hold();
+  const resume = (c: Call) => {
+    for (const other of callsRef.current)
+      if (other.callId !== c.callId && other.state === 'established' && !other.held) other.session.hold();
+    c.session.unhold();
+    // The speaker plays this call again (another call may have taken it meanwhile).
+    const pc = c.session.connection as unknown as RTCPeerConnection | undefined;
+    if (pc && audio.current) audio.current.srcObject = new MediaStream(pc.getReceivers().map((r) => r.track));
+  };
+  // Blind transfer: the other side (usually the door station) is asked to call `target` itself
+  // (REFER); once it reports the new call as answered (NOTIFY 2xx) this call ends.
+  const forward = (c: Call, target: ForwardTarget) => {
+    update(c.callId, { forward: 'pending' });
+    const failed = () => update(c.callId, { forward: 'failed' });
+    c.session.refer(`sip:${target.id}@${domain.current}`, {
+      eventHandlers: {
+        requestFailed: failed,
+        failed,
+        accepted: () => {
+          if (!c.session.isEnded()) c.session.terminate();
+        },
+      },
+    } as any);
   };
   const reject = (c: Call) => c.session.terminate({ status_code: 603, reason_phrase: 'Decline' });
   const hangup = (c: Call) => c.session.terminate();
@@ -272,5 +322,38 @@ export function useSoftphone(companyId: string | null, options: SoftphoneOptions
   const sendDtmf = (c: Call, digits: string) =>
     c.session.sendDTMF(digits, { transportType: 'RFC2833', duration: 160, interToneGap: 100 } as any);
 
-  return { registration, calls, quality, history, ended, audio, answer, reject, hangup, sendDtmf, reloadHistory: loadHistory };
+  return {
+    registration,
+    calls,
+    quality,
+    history,
+    ended,
+    audio,
+    answer,
+    reject,
+    hangup,
+    sendDtmf,
+    hold,
+    resume,
+    forward,
+    takeNext,
+    reloadHistory: loadHistory,
+  };
+}
+
+// Ringing calls, oldest first.
+export function queueOf(calls: Call[]): Call[] {
+  return calls.filter((c) => c.state === 'ringing').sort((a, b) => a.arrivedAt - b.arrivedAt);
+}
+
+// The users and ring groups of the company, for the forward picker.
+export async function forwardTargets(companyId: string): Promise<ForwardTarget[]> {
+  const [users, groups] = await Promise.all([
+    listAll<{ id: string; username: string; disabled: boolean }>('/api/v1/users'),
+    listAll<{ id: string; name: string }>(`/api/v1/ring-groups?company_id=${encodeURIComponent(companyId)}`),
+  ]);
+  return [
+    ...users.filter((u) => !u.disabled).map((u) => ({ kind: 'user' as const, id: u.id, name: u.username })),
+    ...groups.map((g) => ({ kind: 'group' as const, id: g.id, name: g.name })),
+  ];
 }

@@ -5,6 +5,7 @@ import { type MessageKey, useT } from '../i18n';
 import { selectedSite } from '../state';
 import { useStore } from '../store';
 import { Field, FormError, fieldErrors } from '../ui';
+import { BulkEdit } from './bulk';
 
 export interface Device {
   id: string;
@@ -71,6 +72,7 @@ export function DevicesPage() {
   const live = useStore(eventsConnected);
   const [devices, setDevices] = useState<Device[]>([]);
   const [editing, setEditing] = useState('');
+  const [selected, setSelected] = useState<string[]>([]);
   const load = async () => setDevices(await listAll<Device>(`/api/v1/devices${site ? `?site_id=${site.id}` : ''}`));
   useEffect(() => {
     load().catch(() => undefined);
@@ -97,22 +99,42 @@ export function DevicesPage() {
       </h2>
       {devices.length === 0 && <p>{t('common.none')}</p>}
       {/* Focusable: on a phone the table scrolls sideways on its own, also by keyboard. */}
-      <table tabIndex={0}>
+      <table tabIndex={0} class="devices">
         <thead>
           <tr>
+            <th>
+              <input
+                type="checkbox"
+                aria-label={t('bulk.selectAll')}
+                checked={devices.length > 0 && selected.length === devices.length}
+                onChange={(e) => setSelected(e.currentTarget.checked ? devices.map((d) => d.id) : [])}
+                data-testid="select-all"
+              />
+            </th>
             <th>{t('common.name')}</th>
             <th>{t('devices.serial')}</th>
             <th>{t('devices.role')}</th>
             <th>{t('devices.status')}</th>
             <th>{t('devices.sip')}</th>
             <th>{t('devices.configState')}</th>
-            <th />
+            <th>
+              <span class="sr-only">{t('devices.editConfig')}</span>
+            </th>
           </tr>
         </thead>
         <tbody>
           {devices.map((d) => (
             <>
               <tr key={d.id} data-testid="device-row" data-serial={d.serial} data-id={d.id}>
+                <td>
+                  <input
+                    type="checkbox"
+                    aria-label={t('bulk.select', { name: d.name || d.serial })}
+                    checked={selected.includes(d.id)}
+                    onChange={(e) => setSelected(e.currentTarget.checked ? [...selected, d.id] : selected.filter((x) => x !== d.id))}
+                    data-testid="select"
+                  />
+                </td>
                 <td>{d.name || d.id}</td>
                 <td>{d.serial}</td>
                 <td>{t(`role.${d.role}` as MessageKey) || d.role}</td>
@@ -133,7 +155,7 @@ export function DevicesPage() {
               </tr>
               {editing === d.id && (
                 <tr>
-                  <td colSpan={7}>
+                  <td colSpan={8}>
                     <ConfigEditor device={d} onDone={() => load().catch(() => undefined)} />
                   </td>
                 </tr>
@@ -142,6 +164,7 @@ export function DevicesPage() {
           ))}
         </tbody>
       </table>
+      {selected.length > 0 && <BulkEdit devices={devices} selected={selected} onDone={() => load().catch(() => undefined)} />}
     </section>
   );
 }

@@ -5,6 +5,7 @@ import { selectedSite } from '../state';
 import { useStore } from '../store';
 import { Field, FormError, fieldErrors } from '../ui';
 import type { Device } from './devices';
+import { RulesPanel, type Target } from './rules';
 
 interface Member {
   kind: 'device' | 'user' | 'ring_group';
@@ -107,6 +108,7 @@ export function GroupsPage() {
   const [devices, setDevices] = useState<Device[]>([]);
   const [users, setUsers] = useState<User[]>([]);
   const [editing, setEditing] = useState('');
+  const [rulesOf, setRulesOf] = useState('');
   const load = async () => {
     if (!site) return;
     const [g, d, u] = await Promise.all([
@@ -122,6 +124,11 @@ export function GroupsPage() {
     load().catch(() => undefined);
   }, [site?.id]);
   if (!site) return <p>{t('tree.selectSite')}</p>;
+  const targets: Target[] = [
+    ...groups.map((g) => ({ kind: 'ring_group' as const, id: g.id, label: g.name })),
+    ...devices.map((d) => ({ kind: 'device' as const, id: d.id, label: d.name || d.serial })),
+    ...users.map((u) => ({ kind: 'user' as const, id: u.id, label: u.username })),
+  ];
   const memberName = (m: Member) =>
     m.kind === 'device'
       ? devices.find((d) => d.id === m.id)?.serial ?? m.id
@@ -140,8 +147,12 @@ export function GroupsPage() {
             {g.members.map((m) => `${t(`groups.kind.${m.kind}` as MessageKey)} ${memberName(m)}`).join(', ')}{' '}
             <button class="link" onClick={() => setEditing(editing === g.id ? '' : g.id)}>
               {t('groups.edit')}
+            </button>{' '}
+            <button class="link" onClick={() => setRulesOf(rulesOf === g.id ? '' : g.id)} data-testid="rules-toggle">
+              {t('rules.title')}
             </button>
             {editing === g.id && <GroupEditor group={g} siteId={site.id} devices={devices} users={users} onSaved={load} />}
+            {rulesOf === g.id && <RulesPanel groupId={g.id} zone={site.time_zone || 'UTC'} targets={targets} />}
           </li>
         ))}
       </ul>

@@ -117,6 +117,7 @@ function CallView(props: {
   answer: () => void;
   reject: () => void;
   hangup: () => void;
+  toggleHold: () => void;
   openDoor: (d: DoorOpener) => void;
   dtmf: (digit: string) => void;
 }) {
@@ -174,6 +175,16 @@ function CallView(props: {
           <div class="big-actions">
             <button class="secondary" onClick={() => setShowKeypad((x) => !x)} aria-pressed={showKeypad} data-testid="keypad-toggle">
               {t('phone.keypad')}
+            </button>
+            <button
+              class="secondary"
+              onClick={props.toggleHold}
+              disabled={c.state !== 'established'}
+              aria-pressed={c.held}
+              aria-label={t(c.held ? 'client.resumeLabel' : 'client.holdLabel', { caller: c.caller })}
+              data-testid="hold"
+            >
+              {t(c.held ? 'client.resume' : 'client.hold')}
             </button>
             <button class="reject" onClick={props.hangup} data-testid="hangup">
               {t('client.hangup')}
@@ -476,6 +487,7 @@ export function PhonePage(props: { companyId: string | null; username: string })
             answer={() => phone.answer(call)}
             reject={() => phone.reject(call)}
             hangup={() => phone.hangup(call)}
+            toggleHold={() => (call.held ? phone.resume(call) : phone.hold(call))}
             openDoor={(d) =>
               guarded(() => {
                 phone.sendDtmf(call, d.dtmf);

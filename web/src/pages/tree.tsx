@@ -4,6 +4,7 @@ import { useT } from '../i18n';
 import { type Node, selectSite, selectedSite } from '../state';
 import { useStore } from '../store';
 import { Field, FormError, fieldErrors } from '../ui';
+import { NodeSettings } from './settings';
 
 // "vip:#e0115f, north:#00aa00" -> [{name, color}]
 function parseLabels(text: string): { name: string; color: string }[] {
@@ -84,6 +85,7 @@ export function TreePage() {
   const [sites, setSites] = useState<Node[]>([]);
   const [filter, setFilter] = useState('');
   const [open, setOpen] = useState<string>('');
+  const [settingsOf, setSettingsOf] = useState<string>('');
   const load = async () => {
     const [c, p, s] = await Promise.all([
       listAll<Node>('/api/v1/companies'),
@@ -97,6 +99,18 @@ export function TreePage() {
   useEffect(() => {
     load().catch(() => undefined);
   }, []);
+  const gear = (n: Node) => (
+    <button
+      class="link"
+      aria-expanded={settingsOf === n.id}
+      onClick={() => setSettingsOf(settingsOf === n.id ? '' : n.id)}
+      aria-label={t('set.open', { name: n.name })}
+      data-testid="node-settings"
+    >
+      {t('set.short')}
+    </button>
+  );
+  const nameOf = (id: string) => [...companies, ...projects, ...sites].find((n) => n.id === id)?.name;
   const f = filter.trim().toLowerCase();
   const matches = (n: Node) =>
     !f || n.name.toLowerCase().includes(f) || n.labels.some((l) => l.name.toLowerCase().includes(f));
@@ -113,7 +127,8 @@ export function TreePage() {
             <button class="link" onClick={() => setOpen(open === c.id ? '' : c.id)} data-testid="company">
               {c.name}
             </button>{' '}
-            <Labels node={c} />
+            <Labels node={c} /> {gear(c)}
+            {settingsOf === c.id && <NodeSettings kind="company" node={c} onSaved={load} nameOf={nameOf} />}
             <ul>
               {projects
                 .filter((p) => p.company_id === c.id && projectShown(p))
@@ -122,7 +137,8 @@ export function TreePage() {
                     <button class="link" onClick={() => setOpen(open === p.id ? '' : p.id)} data-testid="project">
                       {p.name}
                     </button>{' '}
-                    <Labels node={p} />
+                    <Labels node={p} /> {gear(p)}
+                    {settingsOf === p.id && <NodeSettings kind="project" node={p} onSaved={load} nameOf={nameOf} />}
                     <ul>
                       {visibleSites(p.id)
                         .filter((s) => matches(s) || matches(p) || matches(c))
@@ -135,7 +151,8 @@ export function TreePage() {
                             >
                               {s.name}
                             </button>{' '}
-                            <small>{s.time_zone}</small> <Labels node={s} />
+                            <small>{s.time_zone}</small> <Labels node={s} /> {gear(s)}
+                            {settingsOf === s.id && <NodeSettings kind="site" node={s} onSaved={load} nameOf={nameOf} />}
                           </li>
                         ))}
                     </ul>
