@@ -8,11 +8,15 @@
 //           every device applied it and until the platform recorded every acknowledgement
 //   memory  RSS of broker + serve with 0 and with N connected devices (platform restarted in
 //           between, so claim-time growth is not counted), per device
+//   rollout upload an image of --rollout-mb MB (streamed) and roll it out in waves 10 %, 100 % to
+//           the claimed devices: wall time until completed, serve CPU seconds and peak RSS, bytes
+//           the devices downloaded (opt-in: every emulated device keeps its image on disk)
 //   list    seed M devices straight through the repositories, then GET /api/v1/devices with
 //           several filter shapes: p50/p99 on a keep-alive connection and on new connections
 //
 // Usage: fleet_load [--devices N] [--list-devices M] [--database sqlite|postgresql]
-//                   [--concurrency K] [--requests R] [--bulk-rounds B] [--phases claim,bulk,memory,list]
+//                   [--concurrency K] [--requests R] [--bulk-rounds B] [--rollout-mb S]
+//                   [--phases claim,bulk,memory,list,rollout]
 //                   [--verbose]
 // Progress goes to stderr; a JSON document with every figure goes to stdout.
 
@@ -30,6 +34,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -79,6 +84,7 @@ struct Options {
   int concurrency = 8;
   int requests = 200;
   int bulk_rounds = 3;
+  int rollout_mb = 50;
   bool verbose = false;  // library logs at info level instead of warn
   std::set<std::string> phases = {"claim", "bulk", "memory", "list"};
 };
@@ -97,6 +103,7 @@ Options parse_options(int argc, char** argv) {
     else if (a == "--concurrency") o.concurrency = std::stoi(value());
     else if (a == "--requests") o.requests = std::stoi(value());
     else if (a == "--bulk-rounds") o.bulk_rounds = std::stoi(value());
+    else if (a == "--rollout-mb") o.rollout_mb = std::stoi(value());
     else if (a == "--verbose") o.verbose = true;
     else if (a == "--phases") {
       o.phases.clear();
@@ -109,6 +116,7 @@ Options parse_options(int argc, char** argv) {
   if (o.database != "sqlite" && o.database != "postgresql") throw std::invalid_argument("--database sqlite|postgresql");
   if (o.devices < 1 || o.concurrency < 1 || o.requests < 1) throw std::invalid_argument("counts must be positive");
   if (o.phases.count("bulk") && !o.phases.count("claim")) throw std::invalid_argument("bulk needs the claim phase");
+  if (o.phases.count("rollout") && !o.phases.count("claim")) throw std::invalid_argument("rollout needs the claim phase");
   return o;
 }
 
@@ -221,6 +229,22 @@ long rss_kib(pid_t pid) {
   return 0;
 }
 
+// utime + stime of a process, in seconds.
+double cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::stringstream fields(text.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; fields >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::stod(field);
+    if (i == 15) break;
+  }
+  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 pid_t pid_from_file(const fs::path& file) {
   auto text = read_file(file);
   return text ? static_cast<pid_t>(std::atoi(text->c_str())) : -1;
@@ -290,6 +314,7 @@ class Fleet {
     auto company = create_node(api, "companies", {{"name", "Fleet bench"}});
     auto project = create_node(api, "projects", {{"name", "Fleet"}, {"company_id", company}});
     site_ = create_node(api, "sites", {{"name", "Fleet site"}, {"project_id", project}, {"time_zone", "Europe/Zurich"}});
+    company_ = company;
 
     const int n = options_.devices;
     progress("creating " + std::to_string(n) + " claim codes");
@@ -377,6 +402,59 @@ class Fleet {
             {"serve_log", serve_log},
             {"devices_with_new_value",
              count([&](const emulator::EmulatedDevice& d) { return d.config()["audio"]["speaker_volume"] == volume; })}};
+  }
+
+  json rollout(Session& api, const std::string& token) {
+    const std::int64_t size = static_cast<std::int64_t>(options_.rollout_mb) * 1024 * 1024;
+    const fs::path image = dir_ / "rollout-image.bin";
+    {
+      // What the emulator boots: a JSON header line, then the bulk.
+      std::ofstream out(image, std::ios::binary);
+      out << json{{"carillon_firmware", 1}, {"version", "9.9.0"}, {"family", "MX"}, {"boot", "ok"}}.dump() << "\n";
+      std::string chunk(1 << 20, 'f');
+      for (std::int64_t written = static_cast<std::int64_t>(out.tellp()); written < size;) {
+        auto n = std::min<std::int64_t>(static_cast<std::int64_t>(chunk.size()), size - written);
+        out.write(chunk.data(), n);
+        written += n;
+      }
+    }
+    auto ca = read_file(up_.ca_file());
+    http::Client client(http::ClientOptions{ca ? *ca : std::string(), "", "", 20000});
+    progress("uploading a " + std::to_string(options_.rollout_mb) + " MB image");
+    auto t_upload = Steady::now();
+    auto uploaded = client.upload_file("POST", up_.url() + "/api/v1/firmware-images?family=MX&version=9.9.0", image,
+                                       {{"Authorization", "Bearer " + token}});
+    double upload_ms = ms_since(t_upload);
+    if (!uploaded || uploaded->status != 201) throw std::runtime_error("image upload failed");
+    const auto image_id = json::parse(uploaded->body)["id"].get<std::string>();
+    const double cpu_before = cpu_seconds(up_.pid());
+    long peak_rss = rss_kib(up_.pid());
+    progress("rolling out to " + std::to_string(options_.devices) + " devices in waves 10 %, 100 %");
+    auto t0 = Steady::now();
+    auto started = api.expect("POST", "/api/v1/rollouts",
+                              {{"company_id", company_}, {"image_id", image_id}, {"waves", {10, 100}},
+                               {"failure_threshold_percent", 20}},
+                              201);
+    const auto id = started["id"].get<std::string>();
+    json last;
+    wait_until(std::chrono::seconds(3600), std::chrono::milliseconds(500), [&] {
+      peak_rss = std::max(peak_rss, rss_kib(up_.pid()));
+      last = api.expect("GET", "/api/v1/rollouts/" + id, nullptr, 200);
+      return last["state"] != "running";
+    });
+    double wall_ms = ms_since(t0);
+    const double cpu = cpu_seconds(up_.pid()) - cpu_before;
+    const int done = last["counts"]["done"].get<int>();
+    return {{"devices", options_.devices},
+            {"image_bytes", size},
+            {"upload_ms", std::round(upload_ms)},
+            {"state", last["state"]},
+            {"counts", last["counts"]},
+            {"wall_ms", std::round(wall_ms)},
+            {"serve_cpu_seconds", std::round(cpu * 10) / 10},
+            {"serve_peak_rss_kib", peak_rss},
+            {"bytes_served_to_done_devices", static_cast<std::int64_t>(done) * size},
+            {"serve_mb_per_cpu_second", cpu > 0 ? std::round(done * (size / 1048576.0) / cpu) : 0}};
   }
 
   json memory(Session& api) {
@@ -507,6 +585,7 @@ class Fleet {
   fs::path dir_;
   SodiumRandom random_;
   std::string site_;
+  std::string company_;
   std::vector<std::string> ids_;
   std::vector<std::unique_ptr<emulator::EmulatedDevice>> devices_;
 };
@@ -678,6 +757,7 @@ int run(const Options& options) {
       out["bulk"] = json::array();
       for (int round = 1; round <= options.bulk_rounds; ++round) out["bulk"].push_back(fleet.bulk(api, round));
     }
+    if (options.phases.count("rollout")) out["rollout"] = fleet.rollout(api, token);
     if (options.phases.count("memory") && options.phases.count("claim")) {
       out["memory"] = fleet.memory(api);
       token = Fleet::login(api, up);

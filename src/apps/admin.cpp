@@ -1,4 +1,5 @@
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
@@ -81,19 +82,19 @@ int run_admin_login(AdminSession session, const std::string& username, const std
   return 0;
 }
 
-int run_admin_request(const AdminSession& session, const std::string& method, const std::string& path,
-                      const std::string& body, const std::string& content_type) {
+namespace {
+
+// Sends with the session's access token; on 401 refreshes the tokens once and sends again.
+// Prints the answer (or one error line) and returns the exit code.
+using Send = std::function<Result<http::ClientResponse>(http::Client&, const std::string& url, const std::string& token)>;
+
+int with_session(const AdminSession& session, const Send& send) {
   auto j = load_session(session);
   if (!j) return error_line(j.error().message);
   auto client = client_for(j->value("ca_file", ""));
   if (!client) return error_line(client.error().message);
   auto url = j->value("url", "");
-  auto send = [&](const std::string& token) {
-    std::vector<std::pair<std::string, std::string>> headers = {{"Authorization", "Bearer " + token}};
-    if (!body.empty()) headers.emplace_back("Content-Type", content_type);
-    return client->request(method, url + path, body, headers);
-  };
-  auto r = send(j->value("access_token", ""));
+  auto r = send(*client, url, j->value("access_token", ""));
   if (r && r->status == 401) {
     // Access tokens live 15 minutes; the refresh token keeps a CLI session going.
     auto refreshed = client->request("POST", url + "/api/v1/auth/refresh",
@@ -104,7 +105,7 @@ int run_admin_request(const AdminSession& session, const std::string& method, co
       (*j)["access_token"] = tokens["access_token"];
       (*j)["refresh_token"] = tokens["refresh_token"];
       (void)save_session(session, *j);
-      r = send(tokens["access_token"].get<std::string>());
+      r = send(*client, url, tokens["access_token"].get<std::string>());
     }
   }
   if (!r) return error_line(r.error().message);
@@ -114,6 +115,23 @@ int run_admin_request(const AdminSession& session, const std::string& method, co
     std::cout << (answer.is_discarded() ? r->body : answer.dump(2)) << "\n";
   }
   return 0;
+}
+
+}  // namespace
+
+int run_admin_request(const AdminSession& session, const std::string& method, const std::string& path,
+                      const std::string& body, const std::string& content_type) {
+  return with_session(session, [&](http::Client& client, const std::string& url, const std::string& token) {
+    std::vector<std::pair<std::string, std::string>> headers = {{"Authorization", "Bearer " + token}};
+    if (!body.empty()) headers.emplace_back("Content-Type", content_type);
+    return client.request(method, url + path, body, headers);
+  });
+}
+
+int run_admin_upload(const AdminSession& session, const std::string& path, const std::filesystem::path& file) {
+  return with_session(session, [&](http::Client& client, const std::string& url, const std::string& token) {
+    return client.upload_file("POST", url + path, file, {{"Authorization", "Bearer " + token}});
+  });
 }
 
 }  // namespace carillon::apps

@@ -60,6 +60,8 @@ struct AdminSession {
   std::filesystem::path session_file;
 };
 int run_admin_login(AdminSession session, const std::string& username, const std::string& password);
+// POSTs `file` as the body of `path`, streamed from disk (firmware images are hundreds of MB).
+int run_admin_upload(const AdminSession& session, const std::string& path, const std::filesystem::path& file);
 int run_admin_request(const AdminSession& session, const std::string& method, const std::string& path,
                       const std::string& body, const std::string& content_type = "application/json");
 std::filesystem::path default_session_file();

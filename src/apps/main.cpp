@@ -4,6 +4,8 @@
 #include <sys/resource.h>
 
 #include <atomic>
+#include <cctype>
+#include <sstream>
 #include <fstream>
 #include <iostream>
 #include <thread>
@@ -43,13 +45,43 @@ json parse_json_option(const std::string& text, const char* option) {
   return j;
 }
 
+// RFC 3986 unreserved characters pass, everything else is %XX.
+std::string percent_encode(const std::string& text) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
 std::string query(std::vector<std::pair<std::string, std::string>> params) {
   std::string q;
   for (auto& [k, v] : params) {
     if (v.empty()) continue;
-    q += (q.empty() ? "?" : "&") + k + "=" + v;
+    q += (q.empty() ? "?" : "&") + k + "=" + percent_encode(v);
   }
   return q;
+}
+
+// "1,10,100" -> [1, 10, 100]
+nlohmann::json int_list(const std::string& text) {
+  nlohmann::json out = nlohmann::json::array();
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    try {
+      out.push_back(std::stoi(item));
+    } catch (const std::exception&) {
+      throw CLI::ValidationError("expected comma-separated numbers, got " + text);
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -434,6 +466,87 @@ int main(int argc, char** argv) {
   retention->callback([&] {
     if (co.retention_days) request("PUT", "/api/v1/companies/" + co.id + "/call-settings", {{"retention_days", co.retention_days}});
     else request("GET", "/api/v1/companies/" + co.id + "/call-settings");
+  });
+
+  // --- firmware, rollouts, update policies (issue 5)
+  struct FirmwareOptions {
+    std::string id, family = "MX", version, models, notes, company, image, site, waves = "1,10,100", mode, weekdays,
+                start, end;
+    std::filesystem::path file;
+    bool critical = false;
+    int threshold = 20;
+  };
+  FirmwareOptions fo;
+  auto* firmware = admin->add_subcommand("firmware", "Firmware images (upload: platform administrators)");
+  firmware->require_subcommand(1);
+  auto* fupload = firmware->add_subcommand("upload", "Upload an image; the platform signs its manifest");
+  fupload->add_option("--file", fo.file)->required()->check(CLI::ExistingFile);
+  fupload->add_option("--family", fo.family, "MX or BF")->capture_default_str();
+  fupload->add_option("--version", fo.version, "Dotted decimal, e.g. 04.06.01.21")->required();
+  fupload->add_option("--models", fo.models, "Comma-separated models the image is for (default: the whole family)");
+  fupload->add_option("--notes", fo.notes, "Release notes");
+  fupload->add_flag("--security-critical", fo.critical);
+  fupload->callback([&] {
+    rc = carillon::apps::run_admin_upload(
+        session,
+        "/api/v1/firmware-images" + query({{"family", fo.family}, {"version", fo.version}, {"models", fo.models},
+                                           {"release_notes", fo.notes}, {"security_critical", fo.critical ? "true" : ""}}),
+        fo.file);
+  });
+  auto* flist = firmware->add_subcommand("list");
+  flist->add_option("--family", fo.family)->capture_default_str();
+  flist->callback([&] { request("GET", "/api/v1/firmware-images" + query({{"family", fo.family}})); });
+  firmware->add_subcommand("compatibility", "Models, minimum hardware revisions, claim modes")->callback([&] {
+    request("GET", "/api/v1/firmware/compatibility");
+  });
+
+  auto* rollouts = admin->add_subcommand("rollouts", "Staged firmware rollouts");
+  rollouts->require_subcommand(1);
+  auto* rstart = rollouts->add_subcommand("start");
+  rstart->add_option("--company", fo.company)->required();
+  rstart->add_option("--image", fo.image)->required();
+  rstart->add_option("--site", fo.site, "Only this site's devices");
+  rstart->add_option("--waves", fo.waves, "Cumulative percentages")->capture_default_str();
+  rstart->add_option("--threshold", fo.threshold, "Failure share of a wave (percent) that stops the rollout")
+      ->capture_default_str();
+  rstart->callback([&] {
+    json body{{"company_id", fo.company}, {"image_id", fo.image}, {"waves", int_list(fo.waves)},
+              {"failure_threshold_percent", fo.threshold}};
+    if (!fo.site.empty()) body["site_id"] = fo.site;
+    request("POST", "/api/v1/rollouts", body);
+  });
+  auto* rolist = rollouts->add_subcommand("list");
+  rolist->add_option("--company", fo.company);
+  rolist->callback([&] { request("GET", "/api/v1/rollouts" + query({{"company_id", fo.company}})); });
+  auto* roget = rollouts->add_subcommand("get", "A rollout with every device's progress");
+  roget->add_option("id", fo.id)->required();
+  roget->callback([&] { request("GET", "/api/v1/rollouts/" + fo.id); });
+  for (const char* action : {"pause", "resume", "cancel"}) {
+    auto* a = rollouts->add_subcommand(action);
+    a->add_option("id", fo.id)->required();
+    a->callback([&request, &fo, action] { request("POST", "/api/v1/rollouts/" + fo.id + "/" + action); });
+  }
+
+  auto* policy = admin->add_subcommand("update-policy", "Update policy of a company, project or site");
+  policy->require_subcommand(1);
+  auto* pget = policy->add_subcommand("get", "The policy in effect and where it comes from");
+  pget->add_option("scope", fo.id, "company, project or site id")->required();
+  pget->callback([&] { request("GET", "/api/v1/update-policies/" + fo.id); });
+  auto* pset = policy->add_subcommand("set");
+  pset->add_option("scope", fo.id, "company, project or site id")->required();
+  pset->add_option("--mode", fo.mode, "all | security_only | manual")->required();
+  pset->add_option("--weekdays", fo.weekdays, "Maintenance window days, e.g. mon,tue,wed");
+  pset->add_option("--start", fo.start, "Window start HH:MM (site time)");
+  pset->add_option("--end", fo.end, "Window end HH:MM (may be past midnight)");
+  pset->callback([&] {
+    json body{{"mode", fo.mode}};
+    if (!fo.weekdays.empty()) {
+      json days = json::array();
+      std::stringstream in(fo.weekdays);
+      for (std::string d; std::getline(in, d, ',');) days.push_back(d);
+      body["window"] = {{"weekdays", days}, {"start", fo.start}, {"end", fo.end}};
+    }
+    request("PUT", "/api/v1/update-policies/" + fo.id, body);
   });
 
   try {

@@ -209,7 +209,12 @@ class Parser {
   }
 
   std::string describe(const Token& token) const {
-    return token.kind == Token::Kind::end ? "end of filter" : "'" + text(token) + "'";
+    if (token.kind == Token::Kind::end) return "end of filter";
+    // Appended piece by piece: GCC 12 at -O3 reports a false -Wrestrict for "literal" + string&&.
+    std::string quoted = "'";
+    quoted += text(token);
+    quoted += '\'';
+    return quoted;
   }
 
   Result<Filter> parse_unary(std::size_t depth, bool in_brackets) {
