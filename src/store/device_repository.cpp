@@ -269,22 +269,31 @@ Result<Device> SqlDeviceRepository::find_by_serial(const std::string& serial) {
   });
 }
 
+namespace {
+
+// The company / project / site part of a device filter ("" = any).
+void append_scope(Query& q, const devices::DeviceFilter& filter) {
+  if (!filter.company_id.empty()) {
+    q << " AND company_id = ";
+    q.bind(filter.company_id);
+  }
+  if (!filter.site_id.empty()) {
+    q << " AND site_id = ";
+    q.bind(filter.site_id);
+  }
+  if (!filter.project_id.empty()) {
+    q << " AND site_id IN (SELECT id FROM nodes WHERE kind = 'site' AND parent_id = ";
+    q.bind(filter.project_id) << ")";
+  }
+}
+
+}  // namespace
+
 Result<Page<Device>> SqlDeviceRepository::list(const devices::DeviceFilter& filter) {
   return detail::guarded(db_, [&](soci::session& sql) -> Result<Page<Device>> {
     const int limit = detail::page_limit(filter.page.limit);
     Query q(std::string("SELECT ") + kDeviceColumns + " FROM devices WHERE 1 = 1");
-    if (!filter.company_id.empty()) {
-      q << " AND company_id = ";
-      q.bind(filter.company_id);
-    }
-    if (!filter.site_id.empty()) {
-      q << " AND site_id = ";
-      q.bind(filter.site_id);
-    }
-    if (!filter.project_id.empty()) {
-      q << " AND site_id IN (SELECT id FROM nodes WHERE kind = 'site' AND parent_id = ";
-      q.bind(filter.project_id) << ")";
-    }
+    append_scope(q, filter);
     if (filter.online) {
       q << " AND online = ";
       q.bind(std::int64_t{*filter.online ? 1 : 0});
@@ -312,18 +321,7 @@ Result<std::vector<devices::DeviceSummary>> SqlDeviceRepository::summaries(const
     Query q("SELECT id, company_id, site_id, role, model, hardware_revision, firmware_version, online, capabilities"
             " FROM devices"
             " WHERE revoked = 0");
-    if (!filter.company_id.empty()) {
-      q << " AND company_id = ";
-      q.bind(filter.company_id);
-    }
-    if (!filter.site_id.empty()) {
-      q << " AND site_id = ";
-      q.bind(filter.site_id);
-    }
-    if (!filter.project_id.empty()) {
-      q << " AND site_id IN (SELECT id FROM nodes WHERE kind = 'site' AND parent_id = ";
-      q.bind(filter.project_id) << ")";
-    }
+    append_scope(q, filter);
     if (!site_ids.empty()) {
       q << " AND site_id IN ";
       detail::bind_list(q, site_ids);

@@ -19,7 +19,7 @@
 #include "store/alert_repository.hpp"
 #include "store/database.hpp"
 #include "store/tenancy_repository.hpp"
-#include "support/postgres_server.hpp"
+#include "store/postgres_databases.hpp"
 #include "support/temp_dir.hpp"
 #include "tenancy/service.hpp"
 
@@ -31,21 +31,6 @@ using alerts::AlertSettings;
 using alerts::OutboxMessage;
 using testing::TempDir;
 
-class AlertPostgres : public ::testing::Environment {
- public:
-  std::string fresh_database() {
-    if (!server_) server_ = std::make_unique<testing::PostgresServer>();
-    return server_->create_database("alerts" + std::to_string(++databases_));
-  }
-  void TearDown() override { server_.reset(); }
-
- private:
-  std::unique_ptr<testing::PostgresServer> server_;
-  int databases_ = 0;
-};
-
-AlertPostgres* const alert_postgres =
-    static_cast<AlertPostgres*>(::testing::AddGlobalTestEnvironment(new AlertPostgres));
 
 constexpr std::int64_t kStart = 1'764'081'000;
 
@@ -53,7 +38,7 @@ class AlertStoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
     const std::string url = GetParam() == Backend::sqlite ? "sqlite:" + (dir_.path() / "alerts.db").string()
-                                                          : alert_postgres->fresh_database();
+                                                          : postgres_databases->fresh_database("alerts");
     auto db = Database::open(url);
     ASSERT_TRUE(db) << db.error().message;
     db_ = std::move(*db);

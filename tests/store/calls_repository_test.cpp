@@ -24,7 +24,7 @@
 #include "store/sql_support.hpp"
 #include "store/tenancy_repository.hpp"
 #include "store/user_repository.hpp"
-#include "support/postgres_server.hpp"
+#include "store/postgres_databases.hpp"
 #include "support/temp_dir.hpp"
 #include "tenancy/service.hpp"
 
@@ -36,21 +36,6 @@ using calls::DialStatus;
 using calls::EdgeCallEvent;
 using calls::TargetKind;
 
-class PostgresEnvironment : public ::testing::Environment {
- public:
-  std::string fresh_database() {
-    if (!server_) server_ = std::make_unique<testing::PostgresServer>();
-    return server_->create_database("c" + std::to_string(++databases_));
-  }
-  void TearDown() override { server_.reset(); }
-
- private:
-  std::unique_ptr<testing::PostgresServer> server_;
-  int databases_ = 0;
-};
-
-PostgresEnvironment* const postgres_environment =
-    static_cast<PostgresEnvironment*>(::testing::AddGlobalTestEnvironment(new PostgresEnvironment));
 
 constexpr std::int64_t kStart = 1'720'000'000;  // 2024-07-03
 
@@ -58,7 +43,7 @@ class CallsStoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
     const std::string url = GetParam() == Backend::sqlite ? "sqlite:" + (dir_.path() / "calls.db").string()
-                                                          : postgres_environment->fresh_database();
+                                                          : postgres_databases->fresh_database("c");
     auto db = Database::open(url);
     ASSERT_TRUE(db) << db.error().message;
     db_ = std::move(*db);

@@ -17,7 +17,7 @@
 #include "store/device_repository.hpp"
 #include "store/firmware_repository.hpp"
 #include "store/tenancy_repository.hpp"
-#include "support/postgres_server.hpp"
+#include "store/postgres_databases.hpp"
 #include "support/temp_dir.hpp"
 #include "tenancy/service.hpp"
 
@@ -29,21 +29,6 @@ using firmware::RolloutState;
 using nlohmann::json;
 using testing::TempDir;
 
-class FirmwarePostgres : public ::testing::Environment {
- public:
-  std::string fresh_database() {
-    if (!server_) server_ = std::make_unique<testing::PostgresServer>();
-    return server_->create_database("fw" + std::to_string(++databases_));
-  }
-  void TearDown() override { server_.reset(); }
-
- private:
-  std::unique_ptr<testing::PostgresServer> server_;
-  int databases_ = 0;
-};
-
-FirmwarePostgres* const firmware_postgres =
-    static_cast<FirmwarePostgres*>(::testing::AddGlobalTestEnvironment(new FirmwarePostgres));
 
 // What the service sends to devices.
 class RecordingChannel final : public devices::DeviceChannel {
@@ -64,7 +49,7 @@ class FirmwareStoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
     const std::string url = GetParam() == Backend::sqlite ? "sqlite:" + (dir_.path() / "fw.db").string()
-                                                          : firmware_postgres->fresh_database();
+                                                          : postgres_databases->fresh_database("fw");
     auto db = Database::open(url);
     ASSERT_TRUE(db) << db.error().message;
     db_ = std::move(*db);

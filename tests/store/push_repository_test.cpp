@@ -11,7 +11,7 @@
 #include "store/database.hpp"
 #include "store/push_repository.hpp"
 #include "store/user_repository.hpp"
-#include "support/postgres_server.hpp"
+#include "store/postgres_databases.hpp"
 #include "support/temp_dir.hpp"
 
 namespace carillon::store {
@@ -20,26 +20,12 @@ namespace {
 using notify::StoredSubscription;
 using testing::TempDir;
 
-class PushPostgres : public ::testing::Environment {
- public:
-  std::string fresh_database() {
-    if (!server_) server_ = std::make_unique<testing::PostgresServer>();
-    return server_->create_database("push" + std::to_string(++databases_));
-  }
-  void TearDown() override { server_.reset(); }
-
- private:
-  std::unique_ptr<testing::PostgresServer> server_;
-  int databases_ = 0;
-};
-
-PushPostgres* const push_postgres = static_cast<PushPostgres*>(::testing::AddGlobalTestEnvironment(new PushPostgres));
 
 class PushStoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
     const std::string url =
-        GetParam() == Backend::sqlite ? "sqlite:" + (dir_.path() / "push.db").string() : push_postgres->fresh_database();
+        GetParam() == Backend::sqlite ? "sqlite:" + (dir_.path() / "push.db").string() : postgres_databases->fresh_database("push");
     auto db = Database::open(url);
     ASSERT_TRUE(db) << db.error().message;
     db_ = std::move(*db);

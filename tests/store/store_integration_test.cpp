@@ -20,7 +20,7 @@
 #include "store/sql_support.hpp"
 #include "store/tenancy_repository.hpp"
 #include "store/user_repository.hpp"
-#include "support/postgres_server.hpp"
+#include "store/postgres_databases.hpp"
 #include "support/temp_dir.hpp"
 
 namespace carillon::store {
@@ -36,21 +36,6 @@ using tenancy::NodeKind;
 using tenancy::Visibility;
 
 // One PostgreSQL server per test binary, started on first use and stopped after all tests.
-class PostgresEnvironment : public ::testing::Environment {
- public:
-  std::string fresh_database() {
-    if (!server_) server_ = std::make_unique<testing::PostgresServer>();
-    return server_->create_database("t" + std::to_string(++databases_));
-  }
-  void TearDown() override { server_.reset(); }
-
- private:
-  std::unique_ptr<testing::PostgresServer> server_;
-  int databases_ = 0;
-};
-
-PostgresEnvironment* const postgres_environment =
-    static_cast<PostgresEnvironment*>(::testing::AddGlobalTestEnvironment(new PostgresEnvironment));
 
 const std::string kNasty = "Robert'); DROP TABLE nodes; -- \"quoted\" :p1 $1 %_! \\ \xE2\x9C\x93 \xC3\xBC\xF0\x9F\x94\x94";
 
@@ -58,7 +43,7 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
     const std::string url = GetParam() == Backend::sqlite ? "sqlite:" + (dir_.path() / "store.db").string()
-                                                          : postgres_environment->fresh_database();
+                                                          : postgres_databases->fresh_database("t");
     auto db = Database::open(url);
     ASSERT_TRUE(db) << db.error().message;
     db_ = std::move(*db);
@@ -1035,7 +1020,7 @@ std::int64_t other_backends(soci::session& admin) {
 }
 
 TEST(PostgresReconnect, TerminatedBackendsAreReconnectedAndCallsSucceed) {
-  const std::string url = postgres_environment->fresh_database();
+  const std::string url = postgres_databases->fresh_database("t");
   auto opened = Database::open(url, 2);
   ASSERT_TRUE(opened) << opened.error().message;
   Database& db = **opened;

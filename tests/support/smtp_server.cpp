@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/clock.hpp"
+#include "common/files.hpp"
 #include "common/random.hpp"
 #include "pki/pki.hpp"
 
@@ -22,12 +23,7 @@ using nlohmann::json;
 
 namespace {
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+std::string read_text(const fs::path& path) { return read_file(path).value_or(std::string()); }
 
 void write_text(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
