@@ -163,6 +163,10 @@ void add_firmware_routes(http::Router& router, ApiContext& context) {
     upload.file = request.body_file;
     upload.size = static_cast<std::int64_t>(request.body_size);
     upload.sha256 = request.body_sha256;
+    // The uploader may state the digest it expects: a transfer that damaged the image is refused.
+    if (auto expected = query_value(request, "sha256"); !expected.empty() && expected != request.body_sha256) {
+      return fail(Errc::invalid_argument, "the image's SHA-256 is " + request.body_sha256 + ", not " + expected, "sha256");
+    }
     auto image = context.firmware->upload(actor, upload);
     if (!image) return tl::unexpected(image.error());
     return ok(image_json(*image), 201);

@@ -209,6 +209,8 @@ Status open_alerts(Platform& p, const ServeConfig& config) {
       p.alert_worker->device_online(e.company_id, e.data.value("id", std::string()), p.clock.now());
     }
   });
+  // Each company with recipients hears about a platform version once (the outbox de-duplicates).
+  p.alert_worker->platform_version(CARILLON_VERSION);
   p.alert_worker->start();
   return {};
 }

@@ -61,6 +61,9 @@ TEST(Firmware, StagedRolloutUpdatesDevicesAndABadImageIsStoppedAndRolledBack) {
   EXPECT_EQ(first_error_field(wrong_family), "family");
   auto wrong_model = upload(p, token, "family=MX&version=2.0.0&models=AF%2020H", emulator_image("2.0.0", "ok", 4096));
   EXPECT_EQ(wrong_model.status, 400) << wrong_model.raw;
+  auto damaged = upload(p, token, "family=MX&version=2.0.0&sha256=" + std::string(64, '0'), emulator_image("2.0.0", "ok", 4096));
+  EXPECT_EQ(damaged.status, 400) << damaged.raw;
+  EXPECT_EQ(first_error_field(damaged), "sha256");
   EXPECT_EQ(p.call("GET", "/api/v1/firmware-images", token).body["items"].size(), 0u);
 
   auto good = upload(p, token, "family=MX&version=2.0.0&models=ID5%20TD&release_notes=Faster%20doors",
