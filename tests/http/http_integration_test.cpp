@@ -827,7 +827,14 @@ TEST_F(TransferTest, UploadOf200MbIsStreamedToDiskWithItsSha256) {
   EXPECT_EQ(seen["body_empty"], true);
   EXPECT_EQ(seen["in_upload_dir"], true);
   EXPECT_EQ(seen["mode"], 0600);
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan's quarantine keeps every freed buffer resident (256 MB by default), so RSS says nothing
+  // about streaming here; the Debug and Release runs check it.
+  (void)before;
+  (void)after;
+#else
   EXPECT_LT(after - before, 50 * 1024) << "RSS grew from " << before << " KiB to " << after << " KiB";
+#endif
   EXPECT_EQ(fs::file_size(store_ / "fw-1.bin"), 200 * kMiB);
   EXPECT_EQ(count_entries(uploads_), 0u);
 }
