@@ -183,7 +183,6 @@ Status open_alerts(Platform& p, const ServeConfig& config) {
   if (auto s = alerts::validate(smtp); !s) {
     return fail(Errc::invalid_argument, s.error().message, "smtp." + s.error().field);
   }
-  p.alert_repo = std::make_unique<store::SqlAlertRepository>(*p.db);
   p.mailer = std::make_unique<alerts::SmtpMailer>(smtp, p.clock, p.random);
   alerts::EngineOptions engine;
   engine.group_window_seconds = config.smtp.group_window_seconds;
@@ -363,6 +362,8 @@ Status run_serve(const ServeConfig& config, const ServeHooks& hooks) {
     if (auto s = open_push(p, config, *ca_cert); !s) return s;
     p.push->start();
   }
+  // Alert settings can be kept without an SMTP server; mail goes out once one is configured.
+  p.alert_repo = std::make_unique<store::SqlAlertRepository>(*p.db);
   if (config.smtp.enabled) {
     if (auto s = open_alerts(p, config); !s) return s;
   }
@@ -395,7 +396,7 @@ Status run_serve(const ServeConfig& config, const ServeHooks& hooks) {
   context.sip_accounts = p.sip.get();
   context.firmware = p.firmware.get();
   context.clock = &p.clock;
-  if (p.alert_repo) context.alerting = {p.alert_repo.get(), p.alert_repo.get(), &p.ids};
+  context.alerting = {p.alert_repo.get(), p.alert_repo.get(), &p.ids};
   if (p.push) context.push = {p.push_repo.get(), p.push->public_key(), &p.ids, &p.clock};
   if (p.sip) {
     context.readiness_checks.emplace_back("sip_edge", [&p] {
