@@ -191,7 +191,12 @@ test('forwarding rules: the week view shows which rule decides each hour; a slot
     // A free slot prefills the new rule: that weekday, that hour.
     await slot('sat', 10).click();
     const form = group.getByTestId('rule-form').last();
-    assert.equal(await form.locator('input[name="time.from"]').inputValue(), '10:00');
+    // The form fills in after the click re-renders it: wait for the value rather than race it.
+    const valueOf = async (locator, expected) => {
+      for (let i = 0; i < 50 && (await locator.inputValue()) !== expected; i++) await new Promise((r) => setTimeout(r, 100));
+      return locator.inputValue();
+    };
+    assert.equal(await valueOf(form.locator('input[name="time.from"]'), '10:00'), '10:00');
     assert.equal(await form.locator('input[name="time.to"]').inputValue(), '11:00');
     assert.equal(await form.locator('input[name=day-sat]').isChecked(), true);
     assert.equal(await form.locator('input[name=day-mon]').isChecked(), false);
