@@ -37,12 +37,8 @@ constexpr std::int64_t kStart = 1'764'081'000;
 class AlertStoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    const std::string url = GetParam() == Backend::sqlite ? "sqlite:" + (dir_.path() / "alerts.db").string()
-                                                          : postgres_databases->fresh_database("alerts");
-    auto db = Database::open(url);
-    ASSERT_TRUE(db) << db.error().message;
-    db_ = std::move(*db);
-    ASSERT_TRUE(db_->migrate());
+    db_ = migrated_database(GetParam(), dir_.path(), "alerts");
+    ASSERT_TRUE(db_);
     tenancy_repo_ = std::make_unique<SqlTenancyRepository>(*db_);
     tenancy_ = std::make_unique<tenancy::TenancyService>(*tenancy_repo_, ids_, clock_, events_);
     repo_ = std::make_unique<SqlAlertRepository>(*db_);

@@ -42,12 +42,8 @@ constexpr std::int64_t kStart = 1'720'000'000;  // 2024-07-03
 class CallsStoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    const std::string url = GetParam() == Backend::sqlite ? "sqlite:" + (dir_.path() / "calls.db").string()
-                                                          : postgres_databases->fresh_database("c");
-    auto db = Database::open(url);
-    ASSERT_TRUE(db) << db.error().message;
-    db_ = std::move(*db);
-    ASSERT_TRUE(db_->migrate());
+    db_ = migrated_database(GetParam(), dir_.path(), "c");
+    ASSERT_TRUE(db_);
     tenancy_repo_ = std::make_unique<SqlTenancyRepository>(*db_);
     users_ = std::make_unique<SqlUserRepository>(*db_);
     devices_ = std::make_unique<SqlDeviceRepository>(*db_);

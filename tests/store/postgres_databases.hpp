@@ -5,9 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 
+#include "store/database.hpp"
 #include "support/postgres_server.hpp"
 
 namespace carillon::store {
@@ -28,5 +30,23 @@ class PostgresDatabases : public ::testing::Environment {
 // Registered with GoogleTest once per program (an inline variable is initialised once).
 inline PostgresDatabases* const postgres_databases =
     static_cast<PostgresDatabases*>(::testing::AddGlobalTestEnvironment(new PostgresDatabases));
+
+// A migrated database of `backend`: an SQLite file `name`.db in `dir`, or a fresh PostgreSQL
+// database. Null (with the test failed) when it cannot be opened or migrated.
+inline std::unique_ptr<Database> migrated_database(Backend backend, const std::filesystem::path& dir,
+                                                   const std::string& name) {
+  const std::string url = backend == Backend::sqlite ? "sqlite:" + (dir / (name + ".db")).string()
+                                                     : postgres_databases->fresh_database(name);
+  auto db = Database::open(url);
+  if (!db) {
+    ADD_FAILURE() << db.error().message;
+    return nullptr;
+  }
+  if (auto s = (*db)->migrate(); !s) {
+    ADD_FAILURE() << s.error().message;
+    return nullptr;
+  }
+  return std::move(*db);
+}
 
 }  // namespace carillon::store

@@ -24,12 +24,8 @@ using testing::TempDir;
 class PushStoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    const std::string url =
-        GetParam() == Backend::sqlite ? "sqlite:" + (dir_.path() / "push.db").string() : postgres_databases->fresh_database("push");
-    auto db = Database::open(url);
-    ASSERT_TRUE(db) << db.error().message;
-    db_ = std::move(*db);
-    ASSERT_TRUE(db_->migrate());
+    db_ = migrated_database(GetParam(), dir_.path(), "push");
+    ASSERT_TRUE(db_);
     users_ = std::make_unique<SqlUserRepository>(*db_);
     repo_ = std::make_unique<SqlPushRepository>(*db_);
   }
