@@ -139,6 +139,9 @@ class FirmwareRepository {
   virtual Result<std::vector<Rollout>> active_rollouts() = 0;
   virtual Status update_rollout(const Rollout& rollout, const AuditEvent* audit) = 0;
   virtual Result<std::vector<RolloutDevice>> rollout_devices(const std::string& rollout_id) = 0;
+  // Whether the device is in a running or paused rollout of the image (asked on every download
+  // request, resumed ones included: one indexed query, not a scan of the rollouts).
+  virtual Result<bool> in_active_rollout(const std::string& device_id, const std::string& image_id) = 0;
   virtual Status update_rollout_device(const RolloutDevice& device) = 0;
 };
 

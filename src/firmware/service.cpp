@@ -165,20 +165,12 @@ Result<std::filesystem::path> FirmwareService::image_for_device(const std::strin
                                                                 const std::string& image_id) {
   auto device = devices_.find_by_serial(serial);
   if (!device || device->revoked) return fail(Errc::not_found, "no such firmware image", "id");
-  auto active = repository_.active_rollouts();
-  if (!active) return tl::unexpected(active.error());
-  for (const auto& rollout : *active) {
-    if (rollout.image_id != image_id || rollout.company_id != device->company_id) continue;
-    auto members = repository_.rollout_devices(rollout.id);
-    if (!members) return tl::unexpected(members.error());
-    for (const auto& m : *members) {
-      if (m.device_id != device->id) continue;
-      auto image = repository_.find_image(image_id);
-      if (!image) return tl::unexpected(image.error());
-      return settings_.image_dir / image->file_name;
-    }
-  }
-  return fail(Errc::not_found, "no such firmware image", "id");
+  auto member = repository_.in_active_rollout(device->id, image_id);
+  if (!member) return tl::unexpected(member.error());
+  if (!*member) return fail(Errc::not_found, "no such firmware image", "id");
+  auto image = repository_.find_image(image_id);
+  if (!image) return tl::unexpected(image.error());
+  return settings_.image_dir / image->file_name;
 }
 
 // ---- policies -------------------------------------------------------------------------------

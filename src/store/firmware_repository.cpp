@@ -340,6 +340,15 @@ Result<std::vector<RolloutDevice>> SqlFirmwareRepository::rollout_devices(const 
   });
 }
 
+Result<bool> SqlFirmwareRepository::in_active_rollout(const std::string& device_id, const std::string& image_id) {
+  return detail::guarded(db_, [&](soci::session& sql) -> Result<bool> {
+    Query q("SELECT COUNT(*) FROM rollout_devices d JOIN rollouts r ON r.id = d.rollout_id WHERE d.device_id = ");
+    q.bind(device_id) << " AND r.image_id = ";
+    q.bind(image_id) << " AND r.state IN ('running', 'paused')";
+    return detail::query_int(sql, q).value_or(0) > 0;
+  });
+}
+
 Status SqlFirmwareRepository::update_rollout_device(const RolloutDevice& d) {
   return detail::guarded(db_, [&](soci::session& sql) -> Status {
     detail::Transaction tx(sql, db_.kind());

@@ -25,6 +25,7 @@ class SqlFirmwareRepository final : public firmware::FirmwareRepository {
   Status update_rollout(const firmware::Rollout& rollout, const AuditEvent* audit) override;
   Result<std::vector<firmware::RolloutDevice>> rollout_devices(const std::string& rollout_id) override;
   Status update_rollout_device(const firmware::RolloutDevice& device) override;
+  Result<bool> in_active_rollout(const std::string& device_id, const std::string& image_id) override;
 
  private:
   Database& db_;

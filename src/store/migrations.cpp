@@ -314,6 +314,7 @@ std::span<const Migration> migrations() {
          " updated_at BIGINT NOT NULL,"
          " PRIMARY KEY (rollout_id, device_id))",
          "CREATE UNIQUE INDEX rollout_devices_active ON rollout_devices (active_device)",
+         "CREATE INDEX rollout_devices_device ON rollout_devices (device_id)",
      }},
 };
   return kMigrations;
