@@ -8,6 +8,7 @@
 #include <string>
 
 #include "api/api.hpp"
+#include "api/api_fixture.hpp"
 #include "calls/recorder.hpp"
 #include "calls/report.hpp"
 #include "common/clock.hpp"
@@ -35,20 +36,6 @@ namespace {
 using nlohmann::json;
 
 // The device link is not under test here; nothing in these routes may use it.
-class RefusingChannel final : public devices::DeviceChannel {
- public:
-  Status publish_config(const std::string&, const json&) override { return refuse(); }
-  Status send_command(const std::string&, const json&) override { return refuse(); }
-  Status send_claim_response(const std::string&, const json&) override { return refuse(); }
-  Status cut_off(const std::string&, const std::vector<std::string>&) override { return refuse(); }
-
- private:
-  static Status refuse() {
-    ADD_FAILURE() << "the calls API reached the device channel";
-    return fail(Errc::unavailable, "no device link in this test");
-  }
-};
-
 struct Reply {
   int status = 0;
   std::string content_type;
@@ -59,32 +46,16 @@ struct Reply {
   }
 };
 
-class CallsApiTest : public ::testing::Test {
+class CallsApiTest : public ApiFixture {
  protected:
+  CallsApiTest() : ApiFixture(1'720'000'000) {}
+
   void SetUp() override {
-    auto db = store::Database::open("sqlite:" + (dir_.path() / "api.db").string());
-    ASSERT_TRUE(db);
-    db_ = std::move(*db);
-    ASSERT_TRUE(db_->migrate());
-    tenancy_repo_ = std::make_unique<store::SqlTenancyRepository>(*db_);
-    users_ = std::make_unique<store::SqlUserRepository>(*db_);
-    device_repo_ = std::make_unique<store::SqlDeviceRepository>(*db_);
-    audit_ = std::make_unique<store::SqlAuditLog>(*db_);
+    open_services();
+    if (HasFatalFailure()) return;
     calls_repo_ = std::make_unique<store::SqlCallsRepository>(*db_);
-    auto key = identity::TokenSigner::generate_key_pem();
-    ASSERT_TRUE(key);
-    signer_ = std::make_unique<identity::TokenSigner>(*key, "https://carillon.test", "carillon", clock_, random_);
-    auth_ = std::make_unique<identity::AuthService>(*users_, *audit_, *signer_, clock_, random_, ids_);
-    tenancy_ = std::make_unique<tenancy::TenancyService>(*tenancy_repo_, ids_, clock_, events_);
-    auto ca = pki::CertificateAuthority::create("Carillon Test CA", clock_, random_);
-    ASSERT_TRUE(ca);
-    ca_ = std::make_unique<pki::CertificateAuthority>(std::move(*ca));
-    devices_ = std::make_unique<devices::DeviceService>(*device_repo_, *tenancy_, *ca_, channel_, *audit_, events_, ids_,
-                                                        clock_, random_, devices::DeviceSettings{});
     calls_ = std::make_unique<calls::CallsService>(*calls_repo_, *tenancy_, ids_, clock_);
     recorder_ = std::make_unique<calls::CallRecorder>(*calls_repo_, ids_);
-    context_ = std::make_unique<ApiContext>(
-        ApiContext{*auth_, *users_, *tenancy_, *devices_, *audit_, events_, metrics_, "", {"127.0.0.1", 1, 2}, {}});
     context_->calls = calls_.get();
     add_routes(router_, *context_);
 
@@ -199,28 +170,9 @@ class CallsApiTest : public ::testing::Test {
   }
 
   static constexpr const char* kPassword = "correct horse battery staple";
-  testing::TempDir dir_;
-  ManualClock clock_{1'720'000'000};
-  SodiumRandom random_;
-  IdGenerator ids_{clock_, random_};
-  EventBus events_;
-  ops::Metrics metrics_;
-  RefusingChannel channel_;
-  std::unique_ptr<store::Database> db_;
-  std::unique_ptr<store::SqlTenancyRepository> tenancy_repo_;
-  std::unique_ptr<store::SqlUserRepository> users_;
-  std::unique_ptr<store::SqlDeviceRepository> device_repo_;
-  std::unique_ptr<store::SqlAuditLog> audit_;
   std::unique_ptr<store::SqlCallsRepository> calls_repo_;
-  std::unique_ptr<identity::TokenSigner> signer_;
-  std::unique_ptr<identity::AuthService> auth_;
-  std::unique_ptr<tenancy::TenancyService> tenancy_;
-  std::unique_ptr<pki::CertificateAuthority> ca_;
-  std::unique_ptr<devices::DeviceService> devices_;
   std::unique_ptr<calls::CallsService> calls_;
   std::unique_ptr<calls::CallRecorder> recorder_;
-  std::unique_ptr<ApiContext> context_;
-  http::Router router_;
   std::string root_, a_admin_, a_viewer_, b_admin_;
   Company a_, b_;
 };

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "api/api.hpp"
+#include "api/api_fixture.hpp"
 #include "common/clock.hpp"
 #include "common/encoding.hpp"
 #include "common/events.hpp"
@@ -37,21 +38,6 @@ using testing::TempDir;
 
 constexpr const char* kPassword = "correct horse battery staple";
 
-// No route here may reach devices.
-class RefusingChannel final : public devices::DeviceChannel {
- public:
-  Status publish_config(const std::string&, const json&) override { return refuse(); }
-  Status send_command(const std::string&, const json&) override { return refuse(); }
-  Status send_claim_response(const std::string&, const json&) override { return refuse(); }
-  Status cut_off(const std::string&, const std::vector<std::string>&) override { return refuse(); }
-
- private:
-  static Status refuse() {
-    ADD_FAILURE() << "the push API reached the device channel";
-    return fail(Errc::unavailable, "no device link in this test");
-  }
-};
-
 struct Reply {
   int status = 0;
   json j;
@@ -60,33 +46,17 @@ struct Reply {
   }
 };
 
-class PushApiTest : public ::testing::Test {
+class PushApiTest : public ApiFixture {
  protected:
+  PushApiTest() : ApiFixture(1'760'000'000) {}
+
   void SetUp() override {
-    auto db = store::Database::open("sqlite:" + (dir_.path() / "api.db").string());
-    ASSERT_TRUE(db);
-    db_ = std::move(*db);
-    ASSERT_TRUE(db_->migrate());
-    tenancy_repo_ = std::make_unique<store::SqlTenancyRepository>(*db_);
-    users_ = std::make_unique<store::SqlUserRepository>(*db_);
-    device_repo_ = std::make_unique<store::SqlDeviceRepository>(*db_);
-    audit_ = std::make_unique<store::SqlAuditLog>(*db_);
+    open_services();
+    if (HasFatalFailure()) return;
     push_repo_ = std::make_unique<store::SqlPushRepository>(*db_);
-    auto key = identity::TokenSigner::generate_key_pem();
-    ASSERT_TRUE(key);
-    signer_ = std::make_unique<identity::TokenSigner>(*key, "https://carillon.test", "carillon", clock_, random_);
-    auth_ = std::make_unique<identity::AuthService>(*users_, *audit_, *signer_, clock_, random_, ids_);
-    tenancy_ = std::make_unique<tenancy::TenancyService>(*tenancy_repo_, ids_, clock_, events_);
-    auto ca = pki::CertificateAuthority::create("Carillon Test CA", clock_, random_);
-    ASSERT_TRUE(ca);
-    ca_ = std::make_unique<pki::CertificateAuthority>(std::move(*ca));
-    devices_ = std::make_unique<devices::DeviceService>(*device_repo_, *tenancy_, *ca_, channel_, *audit_, events_, ids_,
-                                                        clock_, random_, devices::DeviceSettings{});
     auto vapid = notify::VapidKey::generate();
     ASSERT_TRUE(vapid);
     vapid_public_ = vapid->public_key_base64url();
-    context_ = std::make_unique<ApiContext>(
-        ApiContext{*auth_, *users_, *tenancy_, *devices_, *audit_, events_, metrics_, "", {"127.0.0.1", 1, 2}, {}});
     context_->push = {push_repo_.get(), vapid_public_, &ids_, &clock_};
     add_routes(router_, *context_);
 
@@ -135,26 +105,7 @@ class PushApiTest : public ::testing::Test {
             {"keys", {{"p256dh", point->public_key_base64url()}, {"auth", random_.token(16)}}}};
   }
 
-  TempDir dir_;
-  ManualClock clock_{1'760'000'000};
-  SodiumRandom random_;
-  IdGenerator ids_{clock_, random_};
-  EventBus events_;
-  ops::Metrics metrics_;
-  RefusingChannel channel_;
-  std::unique_ptr<store::Database> db_;
-  std::unique_ptr<store::SqlTenancyRepository> tenancy_repo_;
-  std::unique_ptr<store::SqlUserRepository> users_;
-  std::unique_ptr<store::SqlDeviceRepository> device_repo_;
-  std::unique_ptr<store::SqlAuditLog> audit_;
   std::unique_ptr<store::SqlPushRepository> push_repo_;
-  std::unique_ptr<identity::TokenSigner> signer_;
-  std::unique_ptr<identity::AuthService> auth_;
-  std::unique_ptr<tenancy::TenancyService> tenancy_;
-  std::unique_ptr<pki::CertificateAuthority> ca_;
-  std::unique_ptr<devices::DeviceService> devices_;
-  std::unique_ptr<ApiContext> context_;
-  http::Router router_;
   std::string vapid_public_, company_, alice_id_, bob_id_, alice_, bob_;
 };
 
